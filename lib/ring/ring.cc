@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 namespace kvmft {
 
@@ -29,7 +30,7 @@ template <typename T> T LoadAcquire(const T *p)
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-template <typename T> void StoreRelease(T *p, T v)
+template <typename T> void StoreRelease(T *p, std::type_identity_t<T> v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }

@@ -258,8 +258,8 @@ struct kvm_ft_session_info {
  * -------------------------------
  * GET_INFO    -> VERSION, FEATURES, MAX_VCPUS
  * LIST_VMS    dump: one message per attachment: VM_ID, PID, BOUND,
- *             PERSISTENT, NR_VCPUS, RING_BYTES, nested RINGS of RING
- *             (VCPU, RECORDS, BYTES, LOST)
+ *             PERSISTENT, NR_VCPUS, RING_BYTES, nested RINGS, one nest per ring of
+ *             RSTAT_VCPU, RSTAT_RECORDS, RSTAT_BYTES, RSTAT_LOST
  * ATTACH      PID [NR_VCPUS] [RING_BYTES] (admin) -> VM_ID. A persistent
  *             attachment: it lasts until DETACH, until its VM is gone,
  *             or until the module unloads.
@@ -293,7 +293,7 @@ enum kvm_ft_attr {
 	KVM_FT_A_PERSISTENT,	/* u8 */
 	KVM_FT_A_NR_VCPUS,	/* u32 */
 	KVM_FT_A_RING_BYTES,	/* u32 */
-	KVM_FT_A_RINGS,		/* nested: KVM_FT_A_RING* */
+	KVM_FT_A_RINGS,		/* nested: one nest per ring of KVM_FT_A_RSTAT_* */
 	KVM_FT_A_EVENT_TYPE,	/* u32, enum kvm_ft_event */
 	KVM_FT_A_VCPU,		/* u32 */
 	KVM_FT_A_LOST,		/* u64 */
@@ -302,15 +302,15 @@ enum kvm_ft_attr {
 	KVM_FT_A_MAX = __KVM_FT_A_MAX - 1,
 };
 
-enum kvm_ft_ring_attr {
-	KVM_FT_A_RING_UNSPEC,
-	KVM_FT_A_RING_VCPU,	/* u32 */
-	KVM_FT_A_RING_RECORDS,	/* u64, records published */
-	KVM_FT_A_RING_BYTES,	/* u64, bytes published */
-	KVM_FT_A_RING_LOST,	/* u64, records dropped */
-	KVM_FT_A_RING_PAD,
-	__KVM_FT_A_RING_MAX,
-	KVM_FT_A_RING_MAX = __KVM_FT_A_RING_MAX - 1,
+enum kvm_ft_rstat_attr {
+	KVM_FT_A_RSTAT_UNSPEC,
+	KVM_FT_A_RSTAT_VCPU,	/* u32 */
+	KVM_FT_A_RSTAT_RECORDS,	/* u64, records published */
+	KVM_FT_A_RSTAT_BYTES,	/* u64, bytes published */
+	KVM_FT_A_RSTAT_LOST,	/* u64, records dropped */
+	KVM_FT_A_RSTAT_PAD,
+	__KVM_FT_A_RSTAT_MAX,
+	KVM_FT_A_RSTAT_MAX = __KVM_FT_A_RSTAT_MAX - 1,
 };
 
 enum kvm_ft_event {
