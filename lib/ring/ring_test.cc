@@ -15,6 +15,8 @@ using namespace kvmft;
 
 namespace {
 
+constexpr uint32_t kPio = sizeof(kvm_ft_rec_pio);
+
 kvm_ft_rec_pio Pio(uint16_t port, uint64_t value)
 {
 	kvm_ft_rec_pio r{};
@@ -74,7 +76,7 @@ TEST_CASE("records never wrap: the tail is padded")
 	REQUIRE(RingSet::CreateMemfd(1, 4096, &rs).ok());
 	RingProducer p(rs.ring(0), rs.event_fd());
 	RingConsumer c(rs.ring(0));
-	// 4096 / 48 leaves a 16-byte tail after 85 records: forces PADs.
+	// 4096 is not a multiple of the record size: the tail gets PADs.
 	uint64_t v = 0;
 	for (int round = 0; round < 50; round++) {
 		for (int i = 0; i < 30; i++) {
@@ -132,24 +134,24 @@ TEST_CASE("corrupt records stop the drain with an error")
 	SECTION("length not a multiple of 8")
 	{
 		uint32_t bad = 44;
-		std::memcpy(v.data + 48 + 4, &bad, 4);
+		std::memcpy(v.data + kPio + 4, &bad, 4);
 	}
 	SECTION("length past the producer position")
 	{
 		uint32_t bad = 4000;
-		std::memcpy(v.data + 48 + 4, &bad, 4);
+		std::memcpy(v.data + kPio + 4, &bad, 4);
 	}
 	SECTION("unknown type")
 	{
 		uint16_t bad = 0;
-		std::memcpy(v.data + 48, &bad, 2);
+		std::memcpy(v.data + kPio, &bad, 2);
 	}
 	Status st;
 	auto got = DrainPio(c, &st);
 	CHECK_FALSE(st.ok());
 	CHECK(st.err() == EPROTO);
 	CHECK(got.size() == 1); // the good record before it still came out
-	CHECK(v.ctl->consumer_pos == 48);
+	CHECK(v.ctl->consumer_pos == kPio);
 }
 
 TEST_CASE("a producer position out of range is refused")
@@ -228,4 +230,26 @@ TEST_CASE("producer and consumer threads: every record once, in order")
 	CHECK(expect == total);
 	CHECK(c.lost() == p.dropped());
 	CHECK(c.gaps() == 0);
+}
+
+// The ABI is fixed-width and 8-byte aligned: any change here breaks it.
+static_assert(sizeof(kvm_ft_rec_hdr) == 40);
+static_assert(sizeof(kvm_ft_rec_exit) == 72);
+static_assert(sizeof(kvm_ft_rec_entry) == 56);
+static_assert(sizeof(kvm_ft_rec_pio) == 56);
+static_assert(sizeof(kvm_ft_rec_mmio) == 64);
+static_assert(sizeof(kvm_ft_rec_msr) == 56);
+static_assert(sizeof(kvm_ft_rec_inj_virq) == 48);
+static_assert(sizeof(kvm_ft_rec_lost) == 48);
+static_assert(sizeof(kvm_ft_ring_ctl) == 64);
+static_assert(sizeof(kvm_ft_ring_prod) == 64);
+static_assert(sizeof(kvm_ft_attach) == 48);
+static_assert(sizeof(kvm_ft_info) == 56);
+static_assert(sizeof(kvm_ft_session_info) == 64);
+
+TEST_CASE("ABI struct sizes are multiples of 8")
+{
+	CHECK(sizeof(kvm_ft_rec_inj_virq) % 8 == 0);
+	CHECK(offsetof(kvm_ft_rec_hdr, seq) == 16);
+	CHECK(offsetof(kvm_ft_ring_ctl, ack_pos) == 16);
 }
