@@ -1,0 +1,236 @@
+// tls.cc - mutual TLS 1.3 over a TCP socket with OpenSSL.
+#include "channel/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <time.h>
+
+#include <cstdio>
+#include <memory>
+
+namespace kvmft {
+
+namespace {
+
+// All queued OpenSSL errors as one line, queue cleared.
+std::string SslErrors()
+{
+	std::string s;
+	unsigned long e;
+	char buf[256];
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		if (!s.empty())
+			s += "; ";
+		s += buf;
+	}
+	return s.empty() ? "unknown TLS error" : s;
+}
+
+std::string Hex(const unsigned char *p, unsigned n)
+{
+	static const char d[] = "0123456789abcdef";
+	std::string s;
+	for (unsigned i = 0; i < n; i++) {
+		s += d[p[i] >> 4];
+		s += d[p[i] & 15];
+	}
+	return s;
+}
+
+std::string NormHex(const std::string &in)
+{
+	std::string s;
+	for (char c : in)
+		if (c != ':')
+			s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+	return s;
+}
+
+std::string X509Sha256(X509 *x)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	X509_digest(x, EVP_sha256(), md, &n);
+	return Hex(md, n);
+}
+
+std::string SubjectCN(X509 *x)
+{
+	char cn[256] = "";
+	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
+	return cn;
+}
+
+int64_t NowMs()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+} // namespace
+
+Status TlsContext::Create(const TlsConfig &c, bool server, std::shared_ptr<TlsContext> *out)
+{
+	auto t = std::make_shared<TlsContext>();
+	t->server_ = server;
+	t->ctx_ = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!t->ctx_)
+		return Status::Error(ENOMEM, "SSL_CTX_new: " + SslErrors());
+	SSL_CTX *x = t->ctx_;
+	SSL_CTX_set_min_proto_version(x, TLS1_3_VERSION);
+	SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+	if (server)
+		SSL_CTX_set_num_tickets(x, 0); // no resumption: every peer shows its cert
+	if (c.ca_file.empty())
+		return Status::Error(EINVAL, "TLS: a CA file is required (peers are verified)");
+	if (SSL_CTX_load_verify_locations(x, c.ca_file.c_str(), nullptr) != 1)
+		return Status::Error(EINVAL, "TLS: load CA " + c.ca_file + ": " + SslErrors());
+	if (SSL_CTX_use_certificate_chain_file(x, c.cert_file.c_str()) != 1)
+		return Status::Error(EINVAL, "TLS: load certificate " + c.cert_file + ": " +
+						     SslErrors());
+	if (SSL_CTX_use_PrivateKey_file(x, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
+			return Status::Error(EINVAL, "TLS: load key " + c.key_file + ": " +
+							     SslErrors());
+		ERR_clear_error();
+		return Status::Error(EINVAL, "TLS: key " + c.key_file + " does not match " +
+						     c.cert_file);
+	}
+	if (SSL_CTX_check_private_key(x) != 1)
+		return Status::Error(EINVAL, "TLS: key " + c.key_file + " does not match " +
+						     c.cert_file);
+	*out = std::move(t);
+	return Status::Ok();
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+Status CertFingerprint(const std::string &pem_file, std::string *hex)
+{
+	FILE *f = std::fopen(pem_file.c_str(), "r");
+	if (!f)
+		return Status::Errno("open " + pem_file);
+	X509 *x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+	std::fclose(f);
+	if (!x)
+		return Status::Error(EINVAL, pem_file + ": no PEM certificate");
+	*hex = X509Sha256(x);
+	X509_free(x);
+	return Status::Ok();
+}
+
+TlsConn::TlsConn(std::shared_ptr<TlsContext> ctx, UniqueFd fd)
+	: ctx_(std::move(ctx)), fd_(std::move(fd))
+{
+	ssl_ = SSL_new(ctx_->get());
+	if (ssl_)
+		SSL_set_fd(ssl_, fd_.get());
+}
+
+TlsConn::~TlsConn() { SSL_free(ssl_); }
+
+size_t TlsConn::pending() const { return ssl_ ? static_cast<size_t>(SSL_pending(ssl_)) : 0; }
+
+Status TlsConn::Handshake(const PeerCheck &pc, int timeout_ms)
+{
+	if (!ssl_)
+		return Status::Error(ENOMEM, "SSL_new: " + SslErrors());
+	if (!ctx_->server() && !pc.name.empty())
+		SSL_set_tlsext_host_name(ssl_, pc.name.c_str());
+	int64_t deadline = NowMs() + timeout_ms;
+	for (;;) {
+		ERR_clear_error();
+		int r = ctx_->server() ? SSL_accept(ssl_) : SSL_connect(ssl_);
+		if (r == 1)
+			break;
+		int e = SSL_get_error(ssl_, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			long v = SSL_get_verify_result(ssl_);
+			std::string why = v != X509_V_OK
+				? std::string("peer certificate rejected: ") +
+					  X509_verify_cert_error_string(v)
+				: SslErrors();
+			if (e == SSL_ERROR_SYSCALL && v == X509_V_OK)
+				why = "connection closed during TLS handshake";
+			return Status::Error(EACCES, "TLS handshake: " + why);
+		}
+		int left = static_cast<int>(deadline - NowMs());
+		pollfd p{fd_.get(), static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+		if (left <= 0 || poll(&p, 1, left) == 0)
+			return Status::Error(ETIMEDOUT, "TLS handshake timed out");
+	}
+	return CheckPeer(pc);
+}
+
+Status TlsConn::CheckPeer(const PeerCheck &pc)
+{
+	X509 *x = SSL_get1_peer_certificate(ssl_);
+	if (!x)
+		return Status::Error(EACCES, "TLS: peer sent no certificate");
+	std::unique_ptr<X509, void (*)(X509 *)> hold(x, X509_free);
+	if (SSL_get_verify_result(ssl_) != X509_V_OK)
+		return Status::Error(EACCES, "TLS: peer certificate not verified");
+	peer_name_ = SubjectCN(x);
+	peer_sha256_ = X509Sha256(x);
+	if (!pc.name.empty() &&
+	    X509_check_host(x, pc.name.c_str(), pc.name.size(), 0, nullptr) != 1 &&
+	    peer_name_ != pc.name)
+		return Status::Error(EACCES, "TLS: peer certificate is for \"" + peer_name_ +
+						     "\", expected \"" + pc.name + "\"");
+	if (!pc.sha256.empty() && NormHex(pc.sha256) != peer_sha256_)
+		return Status::Error(EACCES, "TLS: peer certificate fingerprint " + peer_sha256_ +
+						     " does not match the pinned one");
+	return Status::Ok();
+}
+
+TlsConn::Io TlsConn::Result(int r, size_t *n, Status *err, const char *what)
+{
+	want_write_ = false;
+	if (r > 0) {
+		*n = static_cast<size_t>(r);
+		return kOk;
+	}
+	int e = SSL_get_error(ssl_, r);
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		return kAgain;
+	case SSL_ERROR_WANT_WRITE:
+		want_write_ = true;
+		return kAgain;
+	case SSL_ERROR_ZERO_RETURN:
+		return kClosed;
+	case SSL_ERROR_SYSCALL:
+		*err = errno ? Status::Errno(std::string("TLS ") + what)
+			     : Status::Error(ECONNRESET, std::string("TLS ") + what +
+								  ": connection closed");
+		return errno ? kError : kClosed;
+	default:
+		*err = Status::Error(EPROTO, std::string("TLS ") + what + ": " + SslErrors());
+		return kError;
+	}
+}
+
+TlsConn::Io TlsConn::Read(void *buf, size_t len, size_t *n, Status *err)
+{
+	ERR_clear_error();
+	errno = 0;
+	*n = 0;
+	return Result(SSL_read(ssl_, buf, static_cast<int>(len)), n, err, "read");
+}
+
+TlsConn::Io TlsConn::Write(const void *buf, size_t len, size_t *n, Status *err)
+{
+	ERR_clear_error();
+	errno = 0;
+	*n = 0;
+	return Result(SSL_write(ssl_, buf, static_cast<int>(len)), n, err, "write");
+}
+
+} // namespace kvmft

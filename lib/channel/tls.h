@@ -1,0 +1,90 @@
+// tls.h - mutually authenticated TLS 1.3 (OpenSSL) for host-to-host
+// traffic: the FT log channel and any host-to-host control traffic.
+//
+// Both ends present a host certificate and verify the other's against the
+// cluster CA (ca_file), optionally also its name (peer_name, matched
+// against the certificate's DNS SANs or CN) and/or a pinned SHA-256
+// fingerprint of the peer's certificate. A peer that fails any check is
+// cut off in the handshake, before any application byte (any log record)
+// is read or written, and the error says why.
+//
+// Thread safety: a TlsContext may be shared; a TlsConn is used by one
+// thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "base/unique_fd.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace kvmft {
+
+struct TlsConfig {
+	std::string ca_file;     // PEM: the cluster CA (required)
+	std::string cert_file;   // PEM: this host's certificate (chain)
+	std::string key_file;    // PEM: this host's private key
+};
+
+class TlsContext {
+public:
+	static Status Create(const TlsConfig &c, bool server, std::shared_ptr<TlsContext> *out);
+	~TlsContext();
+	SSL_CTX *get() const { return ctx_; }
+	bool server() const { return server_; }
+
+private:
+	SSL_CTX *ctx_ = nullptr;
+	bool server_ = false;
+};
+
+// What to demand of the peer beyond a chain to the CA.
+struct PeerCheck {
+	std::string name;        // expected DNS SAN / CN; empty: any
+	std::string sha256;      // pinned fingerprint, hex (colons allowed); empty: none
+};
+
+// SHA-256 fingerprint of the certificate in a PEM file, lower-case hex.
+Status CertFingerprint(const std::string &pem_file, std::string *hex);
+
+class TlsConn {
+public:
+	enum Io { kOk, kAgain, kClosed, kError };
+
+	TlsConn(std::shared_ptr<TlsContext> ctx, UniqueFd fd);
+	~TlsConn();
+	TlsConn(const TlsConn &) = delete;
+	TlsConn &operator=(const TlsConn &) = delete;
+
+	// Runs the handshake to completion (the socket may be non-blocking:
+	// waits with poll) and checks the peer. On failure nothing has been
+	// exchanged but handshake messages.
+	Status Handshake(const PeerCheck &pc, int timeout_ms);
+
+	// Non-blocking I/O. kAgain: retry when the socket is readable (or
+	// writable if want_write()). n: bytes moved on kOk.
+	Io Read(void *buf, size_t len, size_t *n, Status *err);
+	Io Write(const void *buf, size_t len, size_t *n, Status *err);
+	bool want_write() const { return want_write_; }
+	// Bytes OpenSSL holds decrypted but not yet returned by Read().
+	size_t pending() const;
+
+	int fd() const { return fd_.get(); }
+	const std::string &peer_name() const { return peer_name_; }
+	const std::string &peer_sha256() const { return peer_sha256_; }
+
+private:
+	Status CheckPeer(const PeerCheck &pc);
+	Io Result(int r, size_t *n, Status *err, const char *what);
+	std::shared_ptr<TlsContext> ctx_;
+	UniqueFd fd_;
+	SSL *ssl_ = nullptr;
+	bool want_write_ = false;
+	std::string peer_name_, peer_sha256_;
+};
+
+} // namespace kvmft

@@ -1,0 +1,123 @@
+// unix_msg.cc - JSON messages with SCM_RIGHTS on unix seqpacket sockets.
+#include "channel/unix_msg.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+
+namespace kvmft {
+
+Status SendMsg(int fd, const nlohmann::json &j, const std::vector<int> &fds)
+{
+	if (fds.size() > kMsgMaxFds)
+		return Status::Error(EINVAL, "too many fds for one message");
+	std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+	if (s.size() > kMsgMaxLen)
+		return Status::Error(EMSGSIZE, "control message too long");
+	iovec iov{s.data(), s.size()};
+	msghdr m{};
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMsgMaxFds)];
+	if (!fds.empty()) {
+		m.msg_control = cbuf;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+		cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+		std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+	}
+	for (;;) {
+		if (sendmsg(fd, &m, MSG_NOSIGNAL) >= 0)
+			return Status::Ok();
+		if (errno != EINTR)
+			return Status::Errno("send control message");
+	}
+}
+
+Status ParseMsg(const char *p, size_t len, nlohmann::json *out)
+{
+	if (len > kMsgMaxLen)
+		return Status::Error(EMSGSIZE, "message longer than " +
+						       std::to_string(kMsgMaxLen) + " bytes");
+	nlohmann::json j = nlohmann::json::parse(p, p + len, nullptr, false);
+	if (j.is_discarded())
+		return Status::Error(EBADMSG, "message is not valid JSON");
+	if (!j.is_object())
+		return Status::Error(EBADMSG, "message is not a JSON object");
+	*out = std::move(j);
+	return Status::Ok();
+}
+
+MsgResult RecvMsg(int fd, nlohmann::json *msg, std::vector<UniqueFd> *fds, Status *err)
+{
+	static thread_local std::vector<char> data(kMsgMaxLen + 1);
+	iovec iov{data.data(), data.size()};
+	alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMsgMaxFds)];
+	msghdr m{};
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cbuf;
+	m.msg_controllen = sizeof(cbuf);
+	fds->clear();
+	ssize_t n;
+	do
+		n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return MsgResult::kAgain;
+		*err = Status::Errno("read control socket");
+		return MsgResult::kError;
+	}
+	for (cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			fds->push_back(UniqueFd(f));
+		}
+	}
+	if (n == 0 && fds->empty())
+		return MsgResult::kClosed;
+	if (m.msg_flags & MSG_CTRUNC) {
+		fds->clear();
+		*err = Status::Error(EMSGSIZE, "more than " + std::to_string(kMsgMaxFds) +
+						       " fds in one message");
+		return MsgResult::kError;
+	}
+	if (m.msg_flags & MSG_TRUNC) {
+		fds->clear();
+		*err = Status::Error(EMSGSIZE, "message longer than " +
+						       std::to_string(kMsgMaxLen) + " bytes");
+		return MsgResult::kError;
+	}
+	*err = ParseMsg(data.data(), static_cast<size_t>(n), msg);
+	if (!err->ok()) {
+		fds->clear();
+		return MsgResult::kError;
+	}
+	return MsgResult::kMsg;
+}
+
+Status ConnectUnix(const std::string &path, UniqueFd *out)
+{
+	sockaddr_un a{};
+	a.sun_family = AF_UNIX;
+	if (path.size() >= sizeof(a.sun_path))
+		return Status::Error(ENAMETOOLONG, "socket path too long: " + path);
+	std::memcpy(a.sun_path, path.c_str(), path.size());
+	UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+	if (!fd.valid())
+		return Status::Errno("socket");
+	if (connect(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof(a)) < 0)
+		return Status::Errno("connect " + path);
+	*out = std::move(fd);
+	return Status::Ok();
+}
+
+} // namespace kvmft
