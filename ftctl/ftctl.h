@@ -43,5 +43,6 @@ bool Matches(const std::string &word, const char *full);
 // Object entry points. args excludes the object word.
 int DoModule(const Options &o, const Args &args);
 int DoTrace(const Options &o, const Args &args);
+int DoLock(const Options &o, const Args &args);
 
 } // namespace ftctl

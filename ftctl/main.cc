@@ -41,6 +41,7 @@ struct Object {
 const Object kObjects[] = {
 	{"module", DoModule},
 	{"trace", DoTrace},
+	{"lock", DoLock},
 };
 
 void Usage(FILE *f)
@@ -48,7 +49,7 @@ void Usage(FILE *f)
 	std::fprintf(f,
 		     "Usage: ftctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 		     "       ftctl -V\n"
-		     "where  OBJECT := { module | trace }\n"
+		     "where  OBJECT := { module | trace | lock }\n"
 		     "       OPTIONS := { -j[son] | -p[retty] | -s[tatistics] | -V[ersion] }\n");
 }
 
