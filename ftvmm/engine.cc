@@ -1,0 +1,359 @@
+// engine.cc - vCPU loop, record and replay (engine.h).
+#include "engine.h"
+
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+#include <fmt/format.h>
+
+#include "exits.h"
+
+namespace kvmft::vmm {
+
+namespace {
+thread_local kvm_run *t_run;
+
+void OnKick(int)
+{
+	if (t_run)
+		t_run->immediate_exit = 1;
+}
+
+int KickSignal() { return SIGRTMIN + 1; }
+
+const char *ExitName(uint32_t r)
+{
+	switch (r) {
+	case KVM_EXIT_IO: return "port I/O";
+	case KVM_EXIT_MMIO: return "MMIO";
+	case KVM_EXIT_HLT: return "HLT";
+	case KVM_EXIT_IRQ_WINDOW_OPEN: return "interrupt window";
+	default: return "other";
+	}
+}
+} // namespace
+
+Engine::Engine(Machine *m, const EngineConfig &cfg) : m_(m), cfg_(cfg), rng_(cfg.seed)
+{
+	struct sigaction sa {};
+	sa.sa_handler = OnKick;
+	sigemptyset(&sa.sa_mask);
+	sigaction(KickSignal(), &sa, nullptr);
+	m_->vm().run()->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	NewJitter();
+}
+
+Engine::~Engine()
+{
+	if (timer_)
+		timer_delete(static_cast<timer_t>(timer_));
+	if (t_run == m_->vm().run())
+		t_run = nullptr;
+}
+
+void Engine::SetAck(std::function<uint64_t()> ack)
+{
+	ack_ = std::move(ack);
+	m_->console().set_hold(static_cast<bool>(ack_));
+}
+
+std::vector<Stateful *> Engine::state()
+{
+	auto v = m_->devices();
+	v.push_back(this);
+	return v;
+}
+
+void Engine::NewJitter()
+{
+	jitter_cur_ = cfg_.jitter_ns ? rng_() % (cfg_.jitter_ns + 1) : 0;
+}
+
+Status Engine::Append(void *rec, uint32_t len)
+{
+	return sink_ ? sink_->Append(rec, len) : Status::Ok();
+}
+
+Status Engine::Diverged(const std::string &what) const
+{
+	return Status::Error(EPROTO, fmt::format("divergence at position {}: {}", pos_, what));
+}
+
+void Engine::ArmKick()
+{
+	if (!timer_) {
+		sigevent sev{};
+		sev.sigev_notify = SIGEV_THREAD_ID;
+		sev.sigev_signo = KickSignal();
+		sev._sigev_un._tid = gettid();
+		timer_t t;
+		if (timer_create(CLOCK_MONOTONIC, &sev, &t) < 0)
+			return; // no kicks: interrupts wait for the next exit
+		timer_ = t;
+	}
+	uint64_t next = m_->pit().NextIrq();
+	uint64_t due = m_->pic().Pending() ? m_->Now()
+		       : next == UINT64_MAX ? UINT64_MAX : next + jitter_cur_;
+	uint64_t at = due == UINT64_MAX ? 0 : due + cfg_.slice_ns;
+	if (at == armed_at_)
+		return;
+	itimerspec its{};
+	its.it_value.tv_sec = at / 1000000000;
+	its.it_value.tv_nsec = at % 1000000000;
+	timer_settime(static_cast<timer_t>(timer_), TIMER_ABSTIME, &its, nullptr);
+	armed_at_ = at;
+}
+
+Status Engine::Enter()
+{
+	kvm_run *run = m_->vm().run();
+	if (!src_)
+		ArmKick();
+	run->request_interrupt_window = window_;
+	if (ioctl(m_->vm().vcpu_fd(), KVM_RUN, 0) == 0)
+		return Status::Ok();
+	if (errno != EINTR && errno != EAGAIN)
+		return Status::Errno(fmt::format("KVM_RUN at position {}", pos_));
+	run->immediate_exit = 0;
+	run->exit_reason = KVM_EXIT_INTR;
+	return Status::Ok();
+}
+
+Status Engine::Run(int *status, uint64_t pause_at)
+{
+	t_run = m_->vm().run();
+	if (ended_) {
+		*status = status_;
+		return Status::Ok();
+	}
+	for (;;) {
+		if (at_det_ && pos_ >= pause_at) {
+			*status = -1;
+			return sink_ ? sink_->Flush() : Status::Ok();
+		}
+		bool ended = false;
+		Status s = BeforeEntry(&ended);
+		if (s.ok() && !ended)
+			s = Enter();
+		if (s.ok() && !ended)
+			s = HandleExit(&ended);
+		if (!s.ok()) {
+			if (sink_)
+				sink_->Flush();
+			m_->console().Flush();
+			return s;
+		}
+		if (ended)
+			break;
+	}
+	if (timer_) {
+		itimerspec off{};
+		timer_settime(static_cast<timer_t>(timer_), 0, &off, nullptr);
+		armed_at_ = 0;
+	}
+	*status = status_;
+	Status s = sink_ ? sink_->Flush() : Status::Ok();
+	if (ack_)
+		m_->console().Release(ack_());
+	m_->console().Flush();
+	return s;
+}
+
+Status Engine::HandleExit(bool *ended)
+{
+	kvm_run *run = m_->vm().run();
+	uint32_t reason = run->exit_reason;
+	Status s;
+	switch (reason) {
+	case KVM_EXIT_IO:
+	case KVM_EXIT_MMIO:
+	case KVM_EXIT_HLT:
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		pos_++;
+		at_det_ = true;
+		st_.positions++;
+		if (!(s = CheckExit(reason)).ok())
+			return s;
+		if (reason == KVM_EXIT_HLT)
+			halted_ = true;
+		else if (reason == KVM_EXIT_IRQ_WINDOW_OPEN)
+			window_ = false;
+		else if (!(s = src_ ? ReplayIo() : LogIo()).ok())
+			return s;
+		break;
+	case KVM_EXIT_INTR:
+		at_det_ = false;
+		st_.host_exits++;
+		return Status::Ok();
+	case KVM_EXIT_SHUTDOWN:
+		return Status::Error(EFAULT, fmt::format(
+			"guest shut down (triple fault) after position {}, rip {:#x}", pos_, Rip()));
+	case KVM_EXIT_FAIL_ENTRY:
+		return Status::Error(EFAULT, fmt::format("VM entry failed, reason {:#x}",
+			run->fail_entry.hardware_entry_failure_reason));
+	case KVM_EXIT_INTERNAL_ERROR:
+		return Status::Error(EFAULT, fmt::format(
+			"KVM internal error {} after position {}, rip {:#x}",
+			run->internal.suberror, pos_, Rip()));
+	default:
+		return Status::Error(EFAULT, fmt::format(
+			"unexpected KVM exit reason {} after position {}", reason, pos_));
+	}
+	if (m_->exit_port().done())
+		return Finish(ended);
+	return Status::Ok();
+}
+
+Status Engine::CheckExit(uint32_t reason)
+{
+	if (src_) {
+		const kvm_ft_rec_hdr *r;
+		Status s = src_->Next(&r);
+		if (!s.ok())
+			return s.Wrap("replay");
+		if (!r)
+			return Diverged(fmt::format("log ended; guest made a {} exit", ExitName(reason)));
+		const auto *e = reinterpret_cast<const kvm_ft_vmm_exit *>(r);
+		if (r->type != KVM_FT_REC_VMM_EXIT || r->len != sizeof(*e) || r->pos != pos_)
+			return Diverged(fmt::format("log has record type {:#x} at position {}, "
+				"guest made a {} exit", r->type, r->pos, ExitName(reason)));
+		if (e->reason != reason || e->rip != Rip())
+			return Diverged(fmt::format("log has a {} exit at rip {:#x}, guest made a {} "
+				"exit at rip {:#x}", ExitName(e->reason), e->rip,
+				ExitName(reason), Rip()));
+		return Status::Ok();
+	}
+	if (!sink_)
+		return Status::Ok();
+	kvm_ft_vmm_exit e;
+	InitRec(&e.hdr, KVM_FT_REC_VMM_EXIT, sizeof(e), pos_);
+	e.reason = reason;
+	e.reserved = 0;
+	e.rip = Rip();
+	Status s = Append(&e, sizeof(e));
+	m_->console().set_tag(sink_->appended());
+	return s;
+}
+
+Status Engine::LogIo()
+{
+	kvm_run *run = m_->vm().run();
+	if (run->exit_reason == KVM_EXIT_MMIO) {
+		DoMmio(run, &m_->mmio());
+		if (!sink_)
+			return Status::Ok();
+		kvm_ft_rec_mmio r;
+		InitRec(&r.hdr, KVM_FT_REC_MMIO, sizeof(r), pos_);
+		r.gpa = run->mmio.phys_addr;
+		r.len = run->mmio.len;
+		r.dir = run->mmio.is_write ? KVM_FT_DIR_OUT : KVM_FT_DIR_IN;
+		memset(r.reserved, 0, sizeof(r.reserved));
+		r.value = 0;
+		memcpy(&r.value, run->mmio.data, std::min<uint32_t>(r.len, 8));
+		return Append(&r, sizeof(r));
+	}
+	DoPortIo(run, &m_->pio());
+	if (!sink_)
+		return Status::Ok();
+	kvm_ft_rec_pio r;
+	InitRec(&r.hdr, KVM_FT_REC_PIO, sizeof(r), pos_);
+	r.port = run->io.port;
+	r.size = run->io.size;
+	r.dir = run->io.direction == KVM_EXIT_IO_IN ? KVM_FT_DIR_IN : KVM_FT_DIR_OUT;
+	r.count = run->io.count;
+	r.value = 0;
+	memcpy(&r.value, IoData(run), run->io.size);
+	Status s = Append(&r, sizeof(r));
+	if (!s.ok() || run->io.count == 1)
+		return s;
+	uint32_t n = IoBytes(run);
+	std::vector<uint8_t> d((sizeof(kvm_ft_vmm_data) + n + 7) & ~size_t{7});
+	auto *h = reinterpret_cast<kvm_ft_vmm_data *>(d.data());
+	InitRec(&h->hdr, KVM_FT_REC_VMM_DATA, d.size(), pos_);
+	h->bytes = n;
+	memcpy(d.data() + sizeof(*h), IoData(run), n);
+	return Append(d.data(), d.size());
+}
+
+Status Engine::ReplayIo()
+{
+	kvm_run *run = m_->vm().run();
+	const kvm_ft_rec_hdr *r;
+	Status s = src_->Next(&r);
+	if (!s.ok())
+		return s.Wrap("replay");
+	bool mmio = run->exit_reason == KVM_EXIT_MMIO;
+	uint16_t want = mmio ? KVM_FT_REC_MMIO : KVM_FT_REC_PIO;
+	if (!r || r->type != want || r->pos != pos_ ||
+	    r->len != (mmio ? sizeof(kvm_ft_rec_mmio) : sizeof(kvm_ft_rec_pio)))
+		return Diverged("I/O exit without its I/O record in the log");
+	if (mmio) {
+		const auto *m = reinterpret_cast<const kvm_ft_rec_mmio *>(r);
+		bool wr = run->mmio.is_write;
+		if (m->gpa != run->mmio.phys_addr || m->len != run->mmio.len ||
+		    m->dir != (wr ? KVM_FT_DIR_OUT : KVM_FT_DIR_IN) ||
+		    (wr && memcmp(&m->value, run->mmio.data, std::min<uint32_t>(m->len, 8))))
+			return Diverged(fmt::format("log has MMIO {:#x}, guest accessed {:#x}",
+						    m->gpa, run->mmio.phys_addr));
+		DoMmio(run, &m_->mmio());
+		if (!wr)
+			memcpy(run->mmio.data, &m->value, std::min<uint32_t>(m->len, 8));
+		return Status::Ok();
+	}
+	const auto *p = reinterpret_cast<const kvm_ft_rec_pio *>(r);
+	bool in = run->io.direction == KVM_EXIT_IO_IN;
+	if (p->port != run->io.port || p->size != run->io.size || p->count != run->io.count ||
+	    p->dir != (in ? KVM_FT_DIR_IN : KVM_FT_DIR_OUT) ||
+	    (!in && memcmp(&p->value, IoData(run), p->size)))
+		return Diverged(fmt::format("log has port {:#x} {} {:#x}, guest did port {:#x} {} {:#x}",
+			p->port, p->dir == KVM_FT_DIR_IN ? "in" : "out", p->value,
+			run->io.port, in ? "in" : "out",
+			in ? 0 : static_cast<uint64_t>(IoData(run)[0])));
+	DoPortIo(run, &m_->pio());
+	if (in)
+		memcpy(IoData(run), &p->value, p->size);
+	if (p->count == 1)
+		return Status::Ok();
+	if (!(s = src_->Next(&r)).ok())
+		return s.Wrap("replay");
+	const auto *d = reinterpret_cast<const kvm_ft_vmm_data *>(r);
+	uint32_t n = IoBytes(run);
+	if (!r || r->type != KVM_FT_REC_VMM_DATA || r->pos != pos_ || d->bytes != n ||
+	    r->len < sizeof(*d) + n)
+		return Diverged("string I/O without its data record");
+	const uint8_t *bytes = reinterpret_cast<const uint8_t *>(d) + sizeof(*d);
+	if (in)
+		memcpy(IoData(run), bytes, n);
+	else if (memcmp(IoData(run), bytes, n))
+		return Diverged("string OUT data differs from the log");
+	return Status::Ok();
+}
+
+Status Engine::Finish(bool *ended)
+{
+	*ended = true;
+	ended_ = true;
+	status_ = m_->exit_port().status();
+	if (src_) {
+		const kvm_ft_rec_hdr *r;
+		Status s = src_->Next(&r);
+		if (!s.ok())
+			return s.Wrap("replay");
+		const auto *e = reinterpret_cast<const kvm_ft_vmm_end *>(r);
+		if (r && (r->type != KVM_FT_REC_VMM_END || r->pos != pos_ ||
+			  static_cast<int>(e->status) != status_))
+			return Diverged(fmt::format("guest ended with status {}; the log goes on",
+						    status_));
+		return Status::Ok();
+	}
+	kvm_ft_vmm_end e;
+	InitRec(&e.hdr, KVM_FT_REC_VMM_END, sizeof(e), pos_);
+	e.status = status_;
+	e.reserved = 0;
+	return Append(&e, sizeof(e));
+}
+
+} // namespace kvmft::vmm

@@ -1,0 +1,120 @@
+// engine.h - the vCPU loop of ftvmm and its three roles.
+//
+//   run     the guest runs; the PIT's IRQ0 reaches it through the PIC.
+//   record  as run, and every non-deterministic input goes to a LogSink
+//           at its position: each deterministic exit (reason, RIP, I/O
+//           values), each interrupt injected, each interrupt-window
+//           request, and a checkpoint whenever an interrupt had to be
+//           delivered at a non-deterministic point (a guest that ran a
+//           time slice without exiting was kicked).
+//   replay  re-executes from a RecordSource: every exit is checked
+//           against the log, logged input values are returned, interrupts
+//           and checkpoints are applied at their positions. A mismatch is
+//           a divergence (error EPROTO naming the position). With go_live
+//           the engine continues as a primary when the log ends.
+//
+// Interrupts are injected (KVM_INTERRUPT) only before re-entering after a
+// deterministic exit, or right after a checkpoint. Position = count of
+// deterministic exits (I/O, MMIO, HLT, requested interrupt window).
+//
+// Thread safety: an Engine runs on one thread (the vCPU thread).
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <functional>
+#include <random>
+
+#include "base/status.h"
+#include "checkpoint.h"
+#include "logfile.h"
+#include "machine.h"
+
+namespace kvmft::vmm {
+
+// ftvmm's own exit statuses: even, so never a guest status.
+constexpr int kExitUsage = 2;		// bad command line, image, log
+constexpr int kExitCrash = 4;		// VMM or KVM failure, guest triple fault
+constexpr int kExitDivergence = 6;	// replay diverged from the log
+constexpr int kExitLogEnd = 8;		// replay: log ended without END
+
+struct EngineConfig {
+	uint64_t slice_ns = 10000000;	// kick a guest running this long
+					// past a due interrupt
+	uint64_t jitter_ns = 0;		// delay each PIT edge by a random
+					// amount up to this (tests)
+	uint64_t seed = 1;		// jitter randomness
+	bool go_live = false;		// replay: become the primary at log end
+};
+
+struct EngineStats {
+	uint64_t positions = 0;		// deterministic exits
+	uint64_t host_exits = 0;	// signals / kicks (not positions)
+	uint64_t irqs = 0;		// interrupts injected
+	uint64_t windows = 0;		// interrupt windows requested
+	uint64_t went_live_at = 0;	// replay: position of go-live, else 0
+	CkptStats ckpt;			// checkpoints written or applied
+};
+
+class Engine : public Stateful {
+public:
+	explicit Engine(Machine *m, const EngineConfig &cfg = {});
+	~Engine() override;
+	void SetRecord(LogSink *sink) { sink_ = sink; }
+	void SetReplay(RecordSource *src) { src_ = src; }
+	// Optional: output hold. ack() returns the log position (records)
+	// covered by the peer; console bytes wait until covered.
+	void SetAck(std::function<uint64_t()> ack);
+
+	// Runs until the guest ends (*status = its exit status) or, when
+	// pause_at is reached, returns with *status = -1 (call Run again).
+	Status Run(int *status, uint64_t pause_at = UINT64_MAX);
+	uint64_t pos() const { return pos_; }
+	const EngineStats &stats() const { return st_; }
+	bool replaying() const { return src_ != nullptr; }
+	// Devices plus the engine's own state, for checkpoints.
+	std::vector<Stateful *> state();
+
+	uint32_t state_id() const override;
+	void Save(std::vector<uint8_t> *out) const override;
+	Status Load(const uint8_t *data, size_t len) override;
+
+private:
+	Status Enter();
+	Status HandleExit(bool *ended);
+	Status BeforeEntry(bool *ended);
+	Status DeliverLive();
+	Status WaitHalted();
+	Status ReplayPending(bool *ended);
+	Status ReplayInterrupt(const kvm_ft_rec_hdr *r);
+	Status CheckExit(uint32_t reason);
+	Status LogIo();
+	Status ReplayIo();
+	Status Finish(bool *ended);
+	Status Append(void *rec, uint32_t len);
+	Status Diverged(const std::string &what) const;
+	Status GoLive();
+	void ArmKick();
+	void NewJitter();
+	uint64_t Rip() const { return m_->vm().run()->s.regs.regs.rip; }
+
+	Machine *m_;
+	EngineConfig cfg_;
+	LogSink *sink_ = nullptr;
+	RecordSource *src_ = nullptr;
+	std::function<uint64_t()> ack_;
+	uint64_t pos_ = 0;
+	bool at_det_ = true;	// last exit was deterministic (or start)
+	bool window_ = false;	// interrupt window requested
+	bool halted_ = false;	// guest executed HLT, waits for an interrupt
+	bool ended_ = false;
+	int status_ = 0;
+	uint64_t jitter_cur_ = 0;
+	std::mt19937_64 rng_;
+	void *timer_ = nullptr;	// timer_t of the kick timer
+	uint64_t armed_at_ = 0;
+	EngineStats st_;
+};
+
+} // namespace kvmft::vmm

@@ -1,0 +1,46 @@
+/*
+ * rt.h - tiny runtime of the test guests: port I/O, console, exit, PIC,
+ * PIT and RTC helpers, and the ring-0 setup. A guest defines
+ * `void guest_main(void)`, which runs in ring 3 with every port allowed by
+ * the TSS I/O bitmap and interrupts off until it calls rt_sti(). (IOPL is
+ * not used: this host's native ring 3 does not honour it.)
+ */
+#ifndef GUEST_RT_H
+#define GUEST_RT_H
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long u64;
+
+static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
+static inline u8 inb(u16 port)
+{
+	u8 v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+/* Interrupt flag from ring 3: `int $0x30` (a DPL-3 gate; where the host
+ * turns it into #UD the #UD handler emulates it) sets RFLAGS.IF of the
+ * caller to RAX. */
+static inline void rt_sti(void) { __asm__ volatile("int $0x30" :: "a"(1) : "memory"); }
+static inline void rt_cli(void) { __asm__ volatile("int $0x30" :: "a"(0) : "memory"); }
+
+extern u64 rt_mem_bytes;		/* RAM size from the VMM */
+extern volatile u64 rt_ticks;		/* IRQ0 count (rt_pit_start) */
+
+void guest_main(void);
+void rt_exit(u8 code) __attribute__((noreturn));
+void rt_putc(char c);
+void rt_puts(const char *s);
+void rt_put_hex(u64 v);
+void rt_put_dec(u64 v);
+/* Remap the PICs to 0x20/0x28 and unmask the given IRQ lines. */
+void rt_pic_init(u16 unmask);
+/* PIT channel 0 periodic at hz; each IRQ0 increments rt_ticks and calls
+ * tick (may be 0) in ring 0 with the interrupted ring-3 RIP. */
+void rt_pit_start(u32 hz, void (*tick)(u64 rip));
+u8 rt_cmos_read(u8 reg);
+void rt_cmos_write(u8 reg, u8 v);
+
+#endif

@@ -1,0 +1,347 @@
+// main.cc - ftvmm command line (Documentation/man/ftvmm.1.md):
+//   ftvmm run [options] IMAGE
+//   ftvmm replay --log FILE [options] IMAGE
+//   ftvmm restore [options] SNAPSHOT [DELTA...]
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine.h"
+#include "loader.h"
+#include "logfile.h"
+#include "machine.h"
+
+using namespace kvmft;
+using namespace kvmft::vmm;
+
+namespace {
+
+struct Options {
+	std::string mem = "64M", serial, record, log, stats, net, disk, image;
+	std::string snapshot;
+	std::vector<std::string> restore;
+	uint64_t snapshot_every = 0;
+	unsigned vcpus = 1;
+	bool flat = false, go_live = false;
+	double slice_ms = 10, jitter_us = 0;
+	uint64_t seed = 1;
+};
+
+int ExitCodeFor(const Status &s)
+{
+	switch (s.err()) {
+	case EPROTO: return kExitDivergence;
+	case ENODATA: return kExitLogEnd;
+	case EINVAL: case ENOENT: case EEXIST: case ENOTSUP: return kExitUsage;
+	default: return kExitCrash;
+	}
+}
+
+int Fail(const Status &s)
+{
+	fmt::print(stderr, "ftvmm: {}\n", s.msg());
+	return ExitCodeFor(s);
+}
+
+Status ParseSize(const std::string &str, uint64_t *out)
+{
+	char *end = nullptr;
+	errno = 0;
+	unsigned long long v = strtoull(str.c_str(), &end, 0);
+	if (errno || end == str.c_str())
+		return Status::Error(EINVAL, "bad size '" + str + "'");
+	uint64_t mul = 1;
+	std::string suf(end);
+	if (suf == "K" || suf == "k") mul = 1ULL << 10;
+	else if (suf == "M" || suf == "m") mul = 1ULL << 20;
+	else if (suf == "G" || suf == "g") mul = 1ULL << 30;
+	else if (!suf.empty())
+		return Status::Error(EINVAL, "bad size suffix in '" + str + "' (K, M or G)");
+	if (v > UINT64_MAX / mul)
+		return Status::Error(EINVAL, "size '" + str + "' too large");
+	*out = v * mul;
+	return Status::Ok();
+}
+
+Status OpenSerial(const std::string &path, int *fd)
+{
+	*fd = 1;
+	if (path.empty())
+		return Status::Ok();
+	*fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return Status::Errno("open serial file " + path);
+	return Status::Ok();
+}
+
+Status WriteStats(const Options &o, Machine &m, const Engine &e, int status,
+		  uint64_t wall_ns, const LogWriter *log)
+{
+	if (o.stats.empty())
+		return Status::Ok();
+	const EngineStats &st = e.stats();
+	nlohmann::json j = {
+		{"status", status},
+		{"positions", st.positions},
+		{"host_exits", st.host_exits},
+		{"irqs", st.irqs},
+		{"windows", st.windows},
+		{"checkpoints", st.ckpt.count},
+		{"checkpoint_pages", st.ckpt.pages},
+		{"checkpoint_ns", st.ckpt.ns},
+		{"went_live_at", st.went_live_at},
+		{"log_records", log ? log->appended() : 0},
+		{"log_bytes", log ? log->bytes() : 0},
+		{"console_bytes", m.console().written()},
+		{"mem_hash", fmt::format("{:016x}", m.vm().MemHash())},
+		{"wall_ns", wall_ns},
+	};
+	std::ofstream f(o.stats);
+	f << j.dump(1) << "\n";
+	if (!f)
+		return Status::Errno("write stats " + o.stats);
+	return Status::Ok();
+}
+
+Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
+	     uint64_t *image_hash)
+{
+	if (o.vcpus != 1)
+		return Status::Error(ENOTSUP, "only 1 vCPU is supported so far");
+	if (!o.net.empty() || !o.disk.empty())
+		return Status::Error(ENOTSUP, "virtio-net and virtio-blk are not implemented yet");
+	MachineConfig cfg;
+	Status s = ParseSize(o.mem, &cfg.mem_bytes);
+	if (s.ok())
+		s = OpenSerial(o.serial, &cfg.console_fd);
+	if (!s.ok())
+		return s;
+	cfg.dirty_log = dirty_log;
+	if (!(s = Machine::Create(cfg, m)).ok())
+		return s;
+	if (o.image.empty())
+		return Status::Ok();
+	Image img;
+	if (!(s = ReadImage(o.image, &img)).ok())
+		return s;
+	*image_hash = img.hash;
+	Vm &vm = (*m)->vm();
+	uint64_t entry;
+	s = o.flat ? LoadFlat(img, vm.mem(), vm.mem_bytes(), &entry)
+		   : LoadElf(img, vm.mem(), vm.mem_bytes(), &entry);
+	if (!s.ok())
+		return s.Wrap(o.image);
+	return vm.SetEntryState(entry);
+}
+
+EngineConfig MakeEngineConfig(const Options &o)
+{
+	EngineConfig c;
+	c.slice_ns = static_cast<uint64_t>(o.slice_ms * 1e6);
+	c.jitter_ns = static_cast<uint64_t>(o.jitter_us * 1e3);
+	c.seed = o.seed;
+	c.go_live = o.go_live;
+	return c;
+}
+
+// Runs e to the end, writing PREFIX.N snapshots every N positions.
+Status RunWithSnapshots(const Options &o, Machine &m, Engine &e, uint64_t image_hash,
+			int *status)
+{
+	uint64_t parent = 0;
+	for (uint64_t n = 0;; n++) {
+		uint64_t at = o.snapshot.empty() ? UINT64_MAX : e.pos() + o.snapshot_every;
+		Status s = e.Run(status, at);
+		if (!s.ok() || *status >= 0)
+			return s;
+		uint32_t kind = n ? KVM_FT_FILE_DELTA : KVM_FT_FILE_SNAPSHOT;
+		auto hdr = MakeFileHeader(kind, m.vm().mem_bytes(), image_hash, parent);
+		std::unique_ptr<LogWriter> w;
+		std::string path = fmt::format("{}.{}", o.snapshot, n);
+		if (!(s = LogWriter::Create(path, hdr, &w)).ok())
+			return s;
+		CkptStats cs;
+		s = WriteCheckpoint(m, e.state(), w.get(),
+				    n ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL, e.pos(), n, &cs);
+		if (s.ok())
+			s = w->Flush();
+		if (!s.ok())
+			return s.Wrap(path);
+		parent = hdr.id;
+	}
+}
+
+int CmdRun(const Options &o)
+{
+	std::unique_ptr<Machine> m;
+	uint64_t hash = 0;
+	bool record = !o.record.empty();
+	Status s = Setup(o, record || !o.snapshot.empty(), &m, &hash);
+	if (!s.ok())
+		return Fail(s);
+	if (record && !o.snapshot.empty())
+		return Fail(Status::Error(EINVAL, "--record and --snapshot share the dirty log: pick one"));
+	if (!o.snapshot.empty() && !o.snapshot_every)
+		return Fail(Status::Error(EINVAL, "--snapshot needs --snapshot-every N"));
+	std::unique_ptr<LogWriter> log;
+	if (record) {
+		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, m->vm().mem_bytes(), hash, 0);
+		if (!(s = LogWriter::Create(o.record, hdr, &log)).ok())
+			return Fail(s);
+	}
+	Engine e(m.get(), MakeEngineConfig(o));
+	e.SetRecord(log.get());
+	int status = 0;
+	uint64_t t0 = MonotonicNowNs();
+	s = RunWithSnapshots(o, *m, e, hash, &status);
+	if (!s.ok())
+		return Fail(s);
+	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
+		return Fail(s);
+	return status;
+}
+
+int CmdReplay(const Options &o)
+{
+	LogReader reader;
+	Status s = LogReader::Open(o.log, &reader);
+	if (!s.ok())
+		return Fail(s);
+	if (reader.header().kind != KVM_FT_FILE_LOG)
+		return Fail(Status::Error(EINVAL, o.log + ": not a record/replay log"));
+	Options opt = o;
+	opt.mem = std::to_string(reader.header().mem_bytes);
+	std::unique_ptr<Machine> m;
+	uint64_t hash = 0;
+	if (!(s = Setup(opt, !o.record.empty(), &m, &hash)).ok())
+		return Fail(s);
+	if (hash != reader.header().image_hash)
+		return Fail(Status::Error(EINVAL, fmt::format(
+			"{} was recorded with another image than {}", o.log, o.image)));
+	std::unique_ptr<LogWriter> log;
+	if (!o.record.empty()) {
+		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, m->vm().mem_bytes(), hash, 0);
+		if (!(s = LogWriter::Create(o.record, hdr, &log)).ok())
+			return Fail(s);
+	}
+	FileSource src(&reader);
+	Engine e(m.get(), MakeEngineConfig(opt));
+	e.SetReplay(&src);
+	e.SetRecord(log.get());
+	int status = 0;
+	uint64_t t0 = MonotonicNowNs();
+	if (!(s = e.Run(&status)).ok())
+		return Fail(s);
+	if (e.stats().went_live_at || !e.replaying())
+		fmt::print(stderr, "ftvmm: log ended at position {}; went live\n",
+			   e.stats().went_live_at);
+	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
+		return Fail(s);
+	return status;
+}
+
+// Applies a snapshot and its deltas, in order, to a fresh machine.
+Status Restore(const Options &o, std::unique_ptr<Machine> *m, std::unique_ptr<Engine> *e)
+{
+	uint64_t parent = 0;
+	for (size_t i = 0; i < o.restore.size(); i++) {
+		const std::string &path = o.restore[i];
+		LogReader r;
+		Status s = LogReader::Open(path, &r);
+		if (!s.ok())
+			return s;
+		const auto &h = r.header();
+		uint32_t want = i ? KVM_FT_FILE_DELTA : KVM_FT_FILE_SNAPSHOT;
+		if (h.kind != want || (i && h.parent_id != parent))
+			return Status::Error(EINVAL, fmt::format("{}: expected {}", path,
+				i ? "the next delta of the chain" : "a snapshot"));
+		if (!i) {
+			Options opt = o;
+			opt.mem = std::to_string(h.mem_bytes);
+			if (!(s = Setup(opt, true, m, &parent)).ok())
+				return s;
+			*e = std::make_unique<Engine>(m->get(), MakeEngineConfig(o));
+		}
+		parent = h.id;
+		const kvm_ft_rec_hdr *rec;
+		if (!(s = r.Next(&rec)).ok())
+			return s;
+		if (!rec || rec->type != KVM_FT_REC_VMM_CKPT_BEGIN)
+			return Status::Error(EINVAL, path + ": does not start with a checkpoint");
+		FileSource src(&r);
+		CkptStats cs;
+		if (!(s = ApplyCheckpoint(**m, (*e)->state(), rec, &src, &cs)).ok())
+			return s.Wrap(path);
+	}
+	return Status::Ok();
+}
+
+int CmdRestore(const Options &o)
+{
+	std::unique_ptr<Machine> m;
+	std::unique_ptr<Engine> e;
+	Status s = Restore(o, &m, &e);
+	if (!s.ok())
+		return Fail(s);
+	int status = 0;
+	uint64_t t0 = MonotonicNowNs();
+	if (!(s = e->Run(&status)).ok())
+		return Fail(s);
+	if (!(s = WriteStats(o, *m, *e, status, MonotonicNowNs() - t0, nullptr)).ok())
+		return Fail(s);
+	return status;
+}
+
+void CommonOptions(CLI::App *c, Options &o)
+{
+	c->add_option("--serial", o.serial, "Guest console to FILE (default stdout)");
+	c->add_option("--stats", o.stats, "Write run statistics as JSON to FILE");
+	c->add_option("--slice", o.slice_ms, "Time slice before a kick, ms (default 10)");
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	CLI::App app{"ftvmm - KVM VMM with record, replay and checkpoints"};
+	app.require_subcommand(1);
+	Options o;
+	auto *run = app.add_subcommand("run", "Run a guest (optionally recording)");
+	CommonOptions(run, o);
+	run->add_option("--mem", o.mem, "Guest RAM (e.g. 64M, 1G; max 3G)");
+	run->add_option("--vcpus", o.vcpus, "vCPUs (1)");
+	run->add_option("--record", o.record, "Record the FT log to FILE");
+	run->add_option("--net", o.net, "virtio-net on TAP (not implemented)");
+	run->add_option("--disk", o.disk, "virtio-blk on FILE (not implemented)");
+	run->add_flag("--flat", o.flat, "IMAGE is a raw binary loaded at 0x100000");
+	run->add_option("--jitter", o.jitter_us, "Delay each timer edge by up to US (tests)");
+	run->add_option("--seed", o.seed, "Seed of --jitter");
+	run->add_option("--snapshot", o.snapshot, "Write PREFIX.0 (full), PREFIX.1.. (deltas)");
+	run->add_option("--snapshot-every", o.snapshot_every, "Positions between snapshots");
+	run->add_option("IMAGE", o.image, "Guest image")->required();
+	auto *rep = app.add_subcommand("replay", "Replay a recorded log");
+	CommonOptions(rep, o);
+	rep->add_option("--log", o.log, "Log FILE to replay")->required();
+	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
+	rep->add_option("--record", o.record, "After going live, record to FILE");
+	rep->add_option("IMAGE", o.image, "Guest image the log was recorded with")->required();
+	auto *res = app.add_subcommand("restore", "Restore a snapshot (+ deltas) and run");
+	CommonOptions(res, o);
+	res->add_option("FILES", o.restore, "SNAPSHOT [DELTA...]")->required();
+	try {
+		app.parse(argc, argv);
+	} catch (const CLI::ParseError &e) {
+		int r = app.exit(e);
+		return r ? kExitUsage : 0;
+	}
+	if (*run)
+		return CmdRun(o);
+	if (*rep)
+		return CmdReplay(o);
+	return CmdRestore(o);
+}
