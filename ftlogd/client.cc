@@ -1,0 +1,84 @@
+// client.cc - control socket request and DIAG records.
+#include "client.h"
+
+#include <cstring>
+
+#include "channel/unix_msg.h"
+#include "log/crc32c.h"
+
+namespace ftlogd {
+
+using kvmft::Status;
+
+Status Request(int fd, const nlohmann::json &req, const std::vector<int> &fds,
+	       nlohmann::json *rep, std::vector<kvmft::UniqueFd> *rfds)
+{
+	Status st = kvmft::SendMsg(fd, req, fds);
+	if (!st.ok())
+		return st;
+	std::vector<kvmft::UniqueFd> got;
+	for (;;) {
+		kvmft::MsgResult r = kvmft::RecvMsg(fd, rep, &got, &st);
+		if (r == kvmft::MsgResult::kClosed)
+			return Status::Error(ECONNRESET, "ftlogd closed the control connection");
+		if (r != kvmft::MsgResult::kMsg)
+			return st;
+		if (!rep->contains("event"))
+			break;
+	}
+	if (!rep->value("ok", false))
+		return Status::Error(EIO, rep->value("error", "request failed"));
+	if (rfds)
+		*rfds = std::move(got);
+	return Status::Ok();
+}
+
+namespace {
+
+void Fill(uint64_t i, uint8_t *p, size_t n)
+{
+	uint64_t x = i * 0x9e3779b97f4a7c15ull + 1;
+	for (size_t k = 0; k < n; k++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[k] = static_cast<uint8_t>(x);
+	}
+}
+
+} // namespace
+
+void MakeDiag(uint64_t i, uint32_t len, std::vector<uint8_t> *rec)
+{
+	rec->assign(len, 0);
+	DiagRec d{};
+	d.hdr.type = kRecDiag;
+	d.hdr.len = len;
+	d.hdr.pos = i;
+	d.index = i;
+	d.fill_len = len - static_cast<uint32_t>(sizeof(d));
+	Fill(i, rec->data() + sizeof(d), d.fill_len);
+	d.crc = kvmft::Crc32c(0, rec->data() + sizeof(d), d.fill_len);
+	std::memcpy(rec->data(), &d, sizeof(d));
+}
+
+Status CheckDiag(const uint8_t *rec, uint32_t len, uint64_t want)
+{
+	DiagRec d;
+	if (len < sizeof(d))
+		return Status::Error(EBADMSG, "short DIAG record");
+	std::memcpy(&d, rec, sizeof(d));
+	if (d.hdr.type != kRecDiag)
+		return Status::Error(EBADMSG, "record type " + std::to_string(d.hdr.type) +
+						      ", expected DIAG");
+	if (d.index != want)
+		return Status::Error(EBADMSG, "DIAG record " + std::to_string(d.index) +
+						      ", expected " + std::to_string(want));
+	if (d.fill_len != len - sizeof(d) ||
+	    kvmft::Crc32c(0, rec + sizeof(d), d.fill_len) != d.crc)
+		return Status::Error(EBADMSG, "DIAG record " + std::to_string(want) +
+						      ": content checksum mismatch");
+	return Status::Ok();
+}
+
+} // namespace ftlogd

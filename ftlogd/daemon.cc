@@ -1,0 +1,176 @@
+// daemon.cc - ftlogd's main loop and setup.
+#include "daemon.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "channel/unix_msg.h"
+
+namespace ftlogd {
+
+using kvmft::Status;
+
+Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)), events_(cfg_.host_name)
+{
+	env_.cfg = &cfg_;
+	env_.events = &events_;
+}
+
+Daemon::~Daemon()
+{
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		for (auto &[n, s] : secondaries_)
+			s->Stop();
+	}
+	for (auto &[n, p] : primaries_)
+		p->Stop();
+	Reap(true);
+	if (ctl_.valid())
+		unlink(cfg_.control_socket.c_str());
+}
+
+namespace {
+
+Status ListenUnix(const std::string &path, kvmft::UniqueFd *out)
+{
+	sockaddr_un a{};
+	a.sun_family = AF_UNIX;
+	if (path.size() >= sizeof(a.sun_path))
+		return Status::Error(ENAMETOOLONG, "control socket path too long: " + path);
+	std::memcpy(a.sun_path, path.c_str(), path.size());
+	kvmft::UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	if (!fd.valid())
+		return Status::Errno("socket");
+	// A socket file left by a dead daemon is replaced; a live one is not.
+	if (connect(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0)
+		return Status::Error(EADDRINUSE, "another ftlogd listens on " + path);
+	unlink(path.c_str());
+	mode_t old = umask(0117); // owner and group only: the socket controls FT
+	int r = bind(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof(a));
+	umask(old);
+	if (r < 0)
+		return Status::Errno("bind " + path);
+	if (listen(fd.get(), 16) < 0)
+		return Status::Errno("listen " + path);
+	*out = std::move(fd);
+	return Status::Ok();
+}
+
+} // namespace
+
+Status Daemon::Init()
+{
+	kvmft::TlsConfig t{cfg_.ca, cfg_.cert, cfg_.key};
+	Status st = kvmft::TlsContext::Create(t, false, &env_.client_tls);
+	if (st.ok())
+		st = kvmft::TlsContext::Create(t, true, &env_.server_tls);
+	if (!st.ok())
+		return st;
+	st = ListenUnix(cfg_.control_socket, &ctl_);
+	if (!st.ok())
+		return st;
+	for (const Listen &l : cfg_.listens) {
+		kvmft::UniqueFd fd;
+		st = kvmft::ListenBound(l.addr, kvmft::SockOpts{l.dev, 0}, &fd);
+		if (!st.ok())
+			return st;
+		listeners_.push_back(std::move(fd));
+	}
+	if (!cfg_.metrics_listen.empty()) {
+		kvmft::SockAddr a;
+		st = kvmft::ParseSockAddr(cfg_.metrics_listen, false, &a);
+		if (st.ok())
+			st = kvmft::ListenBound(a, kvmft::SockOpts{}, &metrics_);
+		if (!st.ok())
+			return st.Wrap("metrics_listen");
+	}
+	sigset_t m;
+	sigemptyset(&m);
+	sigaddset(&m, SIGTERM);
+	sigaddset(&m, SIGINT);
+	sigprocmask(SIG_BLOCK, &m, nullptr);
+	signal(SIGPIPE, SIG_IGN);
+	sig_.reset(signalfd(-1, &m, SFD_CLOEXEC | SFD_NONBLOCK));
+	if (!sig_.valid())
+		return Status::Errno("signalfd");
+	return Status::Ok();
+}
+
+void Daemon::Reap(bool all)
+{
+	for (auto it = workers_.begin(); it != workers_.end();) {
+		if (all || *it->done) {
+			it->t.join();
+			it = workers_.erase(it);
+		} else {
+			++it;
+		}
+	}
+}
+
+int Daemon::Run()
+{
+	events_.Emit("started", "", "host " + cfg_.host_name + ", control " + cfg_.control_socket);
+	for (;;) {
+		std::vector<pollfd> p;
+		p.push_back({sig_.get(), POLLIN, 0});
+		p.push_back({events_.wake_fd(), POLLIN, 0});
+		p.push_back({ctl_.get(), POLLIN, 0});
+		p.push_back({metrics_.valid() ? metrics_.get() : -1, POLLIN, 0});
+		for (auto &l : listeners_)
+			p.push_back({l.get(), POLLIN, 0});
+		size_t first_client = p.size();
+		for (auto &c : clients_)
+			p.push_back({c->fd.get(), POLLIN, 0});
+		if (poll(p.data(), p.size(), 1000) < 0 && errno != EINTR)
+			return 1;
+		if (p[0].revents) {
+			events_.Emit("stopping", "", "signal received");
+			return 0;
+		}
+		if (p[1].revents) {
+			uint64_t v;
+			ssize_t r = read(events_.wake_fd(), &v, sizeof(v));
+			(void)r;
+			PushEvents();
+		}
+		if (p[2].revents) {
+			int fd = accept4(ctl_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd >= 0) {
+				auto c = std::make_unique<Client>();
+				c->fd.reset(fd);
+				clients_.push_back(std::move(c));
+			}
+		}
+		if (p[3].revents)
+			ServeMetrics();
+		for (size_t i = 0; i < listeners_.size(); i++)
+			if (p[4 + i].revents)
+				AcceptData(listeners_[i].get());
+		std::vector<Client *> gone;
+		for (size_t i = first_client; i < p.size(); i++) {
+			if (!p[i].revents)
+				continue;
+			Client *c = clients_[i - first_client].get();
+			bool close = (p[i].revents & (POLLERR | POLLNVAL)) != 0;
+			if (!close)
+				OnClient(c, &close);
+			if (close)
+				gone.push_back(c);
+		}
+		std::erase_if(clients_, [&](const std::unique_ptr<Client> &c) {
+			return std::find(gone.begin(), gone.end(), c.get()) != gone.end();
+		});
+		Reap(false);
+	}
+}
+
+} // namespace ftlogd

@@ -1,0 +1,82 @@
+// daemon.h - ftlogd's main loop: the control socket (Documentation/
+// ftlogd.md, "Control socket"), the FT logging listeners (secondary
+// role), the session registry, the event stream and the opt-in
+// Prometheus endpoint. One thread runs the loop; each primary session and
+// each incoming FT logging connection has its own thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "events.h"
+#include "primary.h"
+#include "secondary.h"
+
+namespace ftlogd {
+
+class Daemon {
+public:
+	explicit Daemon(Config cfg);
+	~Daemon();
+	kvmft::Status Init();
+	// Runs until SIGTERM or SIGINT. Returns the exit code.
+	int Run();
+
+private:
+	struct Client {
+		kvmft::UniqueFd fd;
+		bool monitor = false;
+		uint64_t last_event = 0;
+	};
+	struct Reply {
+		nlohmann::json msg;
+		std::vector<int> fds;
+	};
+	struct Worker {
+		std::thread t;
+		std::shared_ptr<std::atomic<bool>> done;
+	};
+
+	// control.cc
+	void OnClient(Client *c, bool *close);
+	Reply Handle(const nlohmann::json &req, std::vector<kvmft::UniqueFd> &fds, Client *c);
+	Reply Register(const nlohmann::json &req, std::vector<kvmft::UniqueFd> &fds);
+	Reply Attach(const nlohmann::json &req);
+	Reply Unregister(const nlohmann::json &req);
+	nlohmann::json AllStats();
+	// data.cc
+	void AcceptData(int lfd);
+	void ServeData(kvmft::UniqueFd fd, kvmft::SockAddr from);
+	std::shared_ptr<Secondary> SecondaryFor(const nlohmann::json &hello, const std::string &peer,
+						 kvmft::Status *err);
+	void ServeMetrics();
+
+	void PushEvents();
+	void Reap(bool all);
+
+	Config cfg_;
+	EventLog events_;
+	Env env_;
+	kvmft::UniqueFd ctl_, sig_, metrics_;
+	std::vector<kvmft::UniqueFd> listeners_;
+	std::vector<std::unique_ptr<Client>> clients_;
+	std::list<Worker> workers_;
+
+	std::mutex mu_; // guards the registries
+	std::map<std::string, std::unique_ptr<Primary>> primaries_;
+	std::map<std::string, std::shared_ptr<Secondary>> secondaries_;
+};
+
+// True for names made of [A-Za-z0-9._-], 1..64 characters.
+bool ValidSessionName(const std::string &s);
+
+} // namespace ftlogd

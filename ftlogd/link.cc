@@ -1,0 +1,147 @@
+// link.cc - frame I/O and heartbeats on one FT logging connection.
+#include "link.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "ring/ring.h"
+
+namespace ftlogd {
+
+using kvmft::FrameDecoder;
+using kvmft::Status;
+using kvmft::TlsConn;
+
+Link::Link(std::unique_ptr<TlsConn> conn, LinkTimes t)
+	: conn_(std::move(conn)), t_(t), last_rx_ns_(kvmft::MonotonicNs())
+{
+}
+
+void Link::Queue(uint8_t type, uint32_t stream, uint64_t seq, const void *p, size_t len)
+{
+	kvmft::AppendFrame(&out_, type, stream, seq, p, len);
+}
+
+Status Link::Flush()
+{
+	while (out_off_ < out_.size()) {
+		size_t n = 0;
+		Status err;
+		TlsConn::Io r = conn_->Write(out_.data() + out_off_, out_.size() - out_off_, &n, &err);
+		if (r == TlsConn::kAgain)
+			break;
+		if (r == TlsConn::kClosed)
+			return Status::Error(ECONNRESET, "peer closed the connection");
+		if (r != TlsConn::kOk)
+			return err;
+		out_off_ += n;
+	}
+	if (out_off_ == out_.size()) {
+		out_.clear();
+		out_off_ = 0;
+	} else if (out_off_ > (1u << 20)) {
+		out_.erase(out_.begin(), out_.begin() + static_cast<ptrdiff_t>(out_off_));
+		out_off_ = 0;
+	}
+	return Status::Ok();
+}
+
+Status Link::Fill()
+{
+	// At most a few MiB per call so the caller gets to store and ACK.
+	static thread_local std::vector<uint8_t> buf(256 * 1024);
+	for (int i = 0; i < 16; i++) {
+		size_t n = 0;
+		Status err;
+		TlsConn::Io r = conn_->Read(buf.data(), buf.size(), &n, &err);
+		if (r == TlsConn::kAgain)
+			break;
+		if (r == TlsConn::kClosed)
+			return Status::Error(ECONNRESET, "peer closed the connection");
+		if (r != TlsConn::kOk)
+			return err;
+		dec_.Feed(buf.data(), n);
+		bytes_in_ += n;
+	}
+	return Status::Ok();
+}
+
+Status Link::Pump(int extra_fd, int timeout_ms, bool *extra_ready)
+{
+	*extra_ready = false;
+	Status st = Flush();
+	if (!st.ok())
+		return st;
+	pollfd p[2];
+	short ev = POLLIN;
+	if (unsent() || conn_->want_write())
+		ev |= POLLOUT;
+	p[0] = pollfd{conn_->fd(), ev, 0};
+	p[1] = pollfd{extra_fd, POLLIN, 0};
+	if (conn_->pending() || dec_.buffered() >= kvmft::kFrameHdrLen)
+		timeout_ms = 0;
+	int r = poll(p, extra_fd >= 0 ? 2 : 1, timeout_ms);
+	if (r < 0 && errno != EINTR)
+		return Status::Errno("poll");
+	if (r > 0 && extra_fd >= 0 && (p[1].revents & POLLIN))
+		*extra_ready = true;
+	st = Fill();
+	if (!st.ok())
+		return st;
+	return Flush();
+}
+
+FrameDecoder::Result Link::Next(kvmft::Frame *f, Status *err)
+{
+	for (;;) {
+		FrameDecoder::Result r = dec_.Next(f, err);
+		if (r != FrameDecoder::kFrame)
+			return r;
+		uint64_t now = kvmft::MonotonicNs();
+		last_rx_ns_ = now;
+		if (f->hdr.type == kvmft::kFramePing) {
+			Queue(kvmft::kFramePong, 0, f->hdr.seq, f->payload, f->hdr.len);
+			continue;
+		}
+		if (f->hdr.type == kvmft::kFramePong) {
+			kvmft::PingPayload pp{};
+			if (f->hdr.len == sizeof(pp) && f->hdr.seq == ping_seq_) {
+				std::memcpy(&pp, f->payload, sizeof(pp));
+				uint64_t rtt = now - pp.sent_ns;
+				rtt_ns_ = rtt_ns_ ? rtt_ns_ + (static_cast<double>(rtt) - rtt_ns_) / 8
+						  : static_cast<double>(rtt);
+				rtt_min_ns_ = rtt_min_ns_ ? std::min(rtt_min_ns_, rtt) : rtt;
+			}
+			continue;
+		}
+		return r;
+	}
+}
+
+Status Link::Heartbeat(uint64_t now)
+{
+	uint64_t silent = now - last_rx_ns_;
+	if (silent > t_.hb_timeout_ms * 1000000ull)
+		return Status::Error(ETIMEDOUT, "no frame from the peer for " +
+							std::to_string(silent / 1000000) + " ms (timeout " +
+							std::to_string(t_.hb_timeout_ms) + " ms)");
+	if (now - last_ping_ns_ >= t_.hb_interval_ms * 1000000ull) {
+		kvmft::PingPayload pp{now, 0};
+		Queue(kvmft::kFramePing, 0, ++ping_seq_, &pp, sizeof(pp));
+		last_ping_ns_ = now;
+	}
+	return Status::Ok();
+}
+
+int Link::NextDueMs(uint64_t now) const
+{
+	uint64_t due = last_ping_ns_ + t_.hb_interval_ms * 1000000ull;
+	if (due <= now)
+		return 0;
+	return static_cast<int>((due - now) / 1000000 + 1);
+}
+
+} // namespace ftlogd

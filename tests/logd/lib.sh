@@ -1,0 +1,109 @@
+# lib.sh - helpers for the ftlogd end-to-end tests: two hosts a and b as
+# network namespaces joined by two veth pairs (the two FT logging paths,
+# ftlog0: 10.77.1.0/24 and ftlog1: 10.77.2.0/24), a cluster CA, one
+# ftlogd per host. Everything is named after the test's pid and removed
+# at exit, also on failure. Source it, then call setup_hosts.
+#
+# Needs: BIN (dir with ftlogd, ftlog-gen, ftlog-check), MKCERT.
+set -eu
+
+SKIP=77
+T=$(mktemp -d /tmp/ftlogd-test.XXXXXX)
+ID=$$
+NA=fta$ID
+NB=ftb$ID
+PIDS=""
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+	ip netns del "$NA" 2>/dev/null || true
+	ip netns del "$NB" 2>/dev/null || true
+	if [ "${KEEP_LOGS:-}" ]; then echo "logs in $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; } >&2; done
+	exit 1
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit $SKIP; }
+	ip netns add "$NA" 2>/dev/null || { echo "SKIP: cannot create network namespaces"; exit $SKIP; }
+	ip netns add "$NB"
+}
+
+# link IDX: veth pair ftlogIDX between a (10.77.IDX+1.1) and b (.2)
+add_link() {
+	i=$1 net=$(( $1 + 1 ))
+	ip link add "fa$i$ID" type veth peer name "fb$i$ID"
+	ip link set "fa$i$ID" netns "$NA" name "ftlog$i"
+	ip link set "fb$i$ID" netns "$NB" name "ftlog$i"
+	ip -n "$NA" addr add "10.77.$net.1/24" dev "ftlog$i"
+	ip -n "$NB" addr add "10.77.$net.2/24" dev "ftlog$i"
+	ip -n "$NA" link set "ftlog$i" up
+	ip -n "$NB" link set "ftlog$i" up
+}
+
+# conf HOST SELF_OCTET PEER PEER_OCTET [extra lines...]: config for one host
+conf() {
+	h=$1 me=$2 peer=$3 them=$4
+	shift 4
+	{
+		echo "host_name = $h"
+		echo "ca = $T/ca/ca.pem"
+		echo "cert = $T/$h.pem"
+		echo "key = $T/$h.key"
+		echo "control_socket = $T/$h.sock"
+		echo "heartbeat_interval_ms = ${HB_INTERVAL:-100}"
+		echo "heartbeat_timeout_ms = ${HB_TIMEOUT:-1000}"
+		echo "connect_timeout_ms = 500"
+		for l in 0 1; do echo "listen = 10.77.$((l + 1)).$me:7301 dev ftlog$l"; done
+		for x in "$@"; do echo "$x"; done
+		echo "[peer $peer]"
+		for l in 0 1; do
+			echo "path = 10.77.$((l + 1)).$me dev ftlog$l -> 10.77.$((l + 1)).$them:7301"
+		done
+	} >"$T/$h.conf"
+}
+
+start_ftlogd() { # HOST NETNS
+	ip netns exec "$2" "$BIN/ftlogd" --config "$T/$1.conf" 2>"$T/$1.log" &
+	PIDS="$PIDS $!"
+	for _ in $(seq 1 200); do
+		[ -S "$T/$1.sock" ] && return 0
+		sleep 0.05
+	done
+	fail "ftlogd on $1 did not start"
+}
+
+setup_hosts() {
+	need_root
+	add_link 0
+	add_link 1
+	"$MKCERT" ca "$T/ca"
+	"$MKCERT" host "$T/ca" "$T" a
+	"$MKCERT" host "$T/ca" "$T" b
+	conf a 1 b 2 "$@"
+	conf b 2 a 1 "$@"
+	start_ftlogd a "$NA"
+	start_ftlogd b "$NB"
+}
+
+# gen/check: the diagnostic primary VMM on a, replaying VMM on b
+gen() { ip netns exec "$NA" "$BIN/ftlog-gen" --socket "$T/a.sock" --peer b "$@"; }
+check() { ip netns exec "$NB" "$BIN/ftlog-check" --socket "$T/b.sock" "$@"; }
+
+# count_events HOST TYPE: events of that type so far in HOST's log
+count_events() { grep -c ": $2: " "$T/$1.log" || true; }
+
+# wait_event HOST TYPE N TIMEOUT_S: until HOST logged N events of TYPE
+wait_event() {
+	for _ in $(seq 1 $(( $4 * 20 ))); do
+		[ "$(count_events "$1" "$2")" -ge "$3" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
