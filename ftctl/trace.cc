@@ -1,6 +1,7 @@
 // trace.cc - ftctl trace: stream the VM exits of a running process.
 //
 //   ftctl trace --pid PID [--count N] [--timeout S] [--vcpus N]
+//               [--type TYPE[,TYPE...]]
 //
 // Attaches kvm_ft capture to the first KVM VM that runs in PID (QEMU,
 // ftvmm, anything on /dev/kvm), prints one line (or JSON object) per
@@ -112,7 +113,45 @@ struct TraceArgs {
 	uint32_t pid = 0, vcpus = 8;
 	uint64_t count = 0;
 	double timeout = 0;
+	uint32_t types = 0; // bit per record type shown; 0 = all
 };
+
+const char *TypeName(uint16_t t)
+{
+	switch (t) {
+	case KVM_FT_REC_EXIT: return "exit";
+	case KVM_FT_REC_ENTRY: return "entry";
+	case KVM_FT_REC_PIO: return "pio";
+	case KVM_FT_REC_MMIO: return "mmio";
+	case KVM_FT_REC_MSR: return "msr";
+	case KVM_FT_REC_INJ_VIRQ: return "inj_virq";
+	case KVM_FT_REC_LOST: return "lost";
+	default: return nullptr;
+	}
+}
+
+// "pio,mmio" -> bit mask of record types; false on an unknown name.
+bool ParseTypes(const std::string &list, uint32_t *mask)
+{
+	size_t start = 0;
+	while (start <= list.size()) {
+		size_t end = list.find(',', start);
+		std::string w = list.substr(start, end == std::string::npos ? end : end - start);
+		bool found = false;
+		for (uint16_t t = 1; t < __KVM_FT_REC_CAPTURE_LAST; t++)
+			if (TypeName(t) && w == TypeName(t)) {
+				*mask |= 1u << t;
+				found = true;
+			}
+		if (!found)
+			return false;
+		if (end == std::string::npos)
+			break;
+		start = end + 1;
+	}
+	*mask |= 1u << KVM_FT_REC_LOST; // losses are always shown
+	return true;
+}
 
 int ParseArgs(const Options &o, const Args &a, TraceArgs *t)
 {
@@ -133,6 +172,12 @@ int ParseArgs(const Options &o, const Args &a, TraceArgs *t)
 				t->timeout = std::stod(v, &pos);
 			else if (k == "--vcpus" || k == "vcpus")
 				t->vcpus = static_cast<uint32_t>(std::stoul(v, &pos));
+			else if (k == "--type" || k == "type") {
+				if (!ParseTypes(v, &t->types))
+					return Fail(o, EXIT_USAGE, "unknown record type in \"" + v +
+									   "\" (exit, entry, pio, mmio, msr, inj_virq)");
+				pos = v.size();
+			}
 			else
 				return Fail(o, EXIT_USAGE, "unknown argument \"" + k + "\"");
 			if (pos != v.size())
@@ -160,7 +205,8 @@ int DoTrace(const Options &o, const Args &args)
 	int r = ParseArgs(o, args, &t);
 	if (r) {
 		if (r < 0)
-			std::fprintf(stderr, "Usage: ftctl trace --pid PID [--count N] [--timeout S] [--vcpus N]\n");
+			std::fprintf(stderr, "Usage: ftctl trace --pid PID [--count N] [--timeout S] [--vcpus N]\n"
+				     "                   [--type exit|entry|pio|mmio|msr|inj_virq[,...]]\n");
 		return r < 0 ? EXIT_OK : r;
 	}
 	kvmft::UniqueFd dev(open(KVM_FT_DEVICE, O_RDWR | O_CLOEXEC));
@@ -192,9 +238,19 @@ int DoTrace(const Options &o, const Args &args)
 	while (!g_stop) {
 		for (auto &c : cons) {
 			size_t n;
-			size_t max = t.count ? t.count - seen : SIZE_MAX;
-			st = c.Drain([&](const kvm_ft_rec_hdr &h) { PrintRecord(o, h); }, &n, max);
-			seen += n;
+			size_t max = t.count && !t.types ? t.count - seen : SIZE_MAX;
+			uint64_t shown = 0;
+			st = c.Drain(
+				[&](const kvm_ft_rec_hdr &h) {
+					if (t.types && (h.type >= 32 || !(t.types & (1u << h.type))))
+						return;
+					if (t.count && seen + shown >= t.count)
+						return;
+					PrintRecord(o, h);
+					shown++;
+				},
+				&n, max);
+			seen += t.types ? shown : n;
 			if (!st.ok())
 				return Fail(o, EXIT_ERROR, st.msg());
 		}

@@ -145,18 +145,31 @@ err:
 	return fd;
 }
 
+/*
+ * True if @file is a KVM VM, as kvm.ko's own file_is_kvm() says. Looked up
+ * at run time: without kvm.ko loaded, no file is a KVM VM.
+ */
+static bool ft_is_kvm_vm(struct file *file)
+{
+	bool (*is_kvm)(struct file *file) = symbol_get(file_is_kvm);
+	bool ret;
+
+	if (!is_kvm)
+		return false;
+	ret = is_kvm(file);
+	symbol_put(file_is_kvm);
+	return ret;
+}
+
 /* The struct kvm behind a KVM VM fd, with a reference taken; or ERR_PTR. */
 static struct kvm *ft_kvm_from_fd(int fd)
 {
 	struct fd f = fdget(fd);
 	struct kvm *kvm = ERR_PTR(-EINVAL);
-	struct module *owner;
 
 	if (!f.file)
 		return ERR_PTR(-EBADF);
-	owner = f.file->f_op->owner;
-	if (owner && !strcmp(module_name(owner), "kvm") &&
-	    !strcmp(f.file->f_path.dentry->d_name.name, "kvm-vm")) {
+	if (ft_is_kvm_vm(f.file)) {
 		kvm = f.file->private_data;
 		/* The open file holds a reference, so this cannot fail. */
 		if (!ft_kvm_get(kvm))

@@ -135,8 +135,10 @@ static int ft_nl_attach(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "attaching needs CAP_SYS_ADMIN");
 		return -EPERM;
 	}
-	if (GENL_REQ_ATTR_CHECK(info, KVM_FT_A_PID))
+	if (GENL_REQ_ATTR_CHECK(info, KVM_FT_A_PID)) {
+		NL_SET_ERR_MSG(info->extack, "a PID attribute is required");
 		return -EINVAL;
+	}
 	pid = nla_get_u32(info->attrs[KVM_FT_A_PID]);
 	if (info->attrs[KVM_FT_A_NR_VCPUS])
 		nr = nla_get_u32(info->attrs[KVM_FT_A_NR_VCPUS]);
@@ -193,8 +195,10 @@ static int ft_nl_detach(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "detaching needs CAP_SYS_ADMIN");
 		return -EPERM;
 	}
-	if (GENL_REQ_ATTR_CHECK(info, KVM_FT_A_VM_ID))
+	if (GENL_REQ_ATTR_CHECK(info, KVM_FT_A_VM_ID)) {
+		NL_SET_ERR_MSG(info->extack, "a VM_ID attribute is required");
 		return -EINVAL;
+	}
 	vm = ft_vm_get_by_id(nla_get_u32(info->attrs[KVM_FT_A_VM_ID]));
 	if (!vm) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[KVM_FT_A_VM_ID],

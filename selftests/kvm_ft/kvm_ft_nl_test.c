@@ -283,7 +283,7 @@ TEST(malformed)
 	/* no PID */
 	h = put_hdr(&n, n.family, KVM_FT_CMD_ATTACH, 0);
 	EXPECT_EQ(-EINVAL, talk(&n, h, NULL, NULL));
-	EXPECT_NE(NULL, strstr(n.extack, "Missing"));
+	EXPECT_NE(NULL, strstr(n.extack, "PID attribute is required"));
 	/* unknown attribute */
 	h = put_hdr(&n, n.family, KVM_FT_CMD_ATTACH, 0);
 	mnl_attr_put_u32(h, KVM_FT_A_PID, getpid());
@@ -321,6 +321,7 @@ TEST(malformed)
 	/* DETACH without id */
 	h = put_hdr(&n, n.family, KVM_FT_CMD_DETACH, 0);
 	EXPECT_EQ(-EINVAL, talk(&n, h, NULL, NULL));
+	EXPECT_NE(NULL, strstr(n.extack, "VM_ID attribute is required"));
 	/* nothing was attached by any of this */
 	ASSERT_EQ(0, talk(&n, put_hdr(&n, n.family, KVM_FT_CMD_LIST_VMS,
 				      NLM_F_DUMP), vm_cb, &l));

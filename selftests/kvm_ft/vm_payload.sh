@@ -1,0 +1,100 @@
+#!/bin/sh
+# vm_payload.sh - runs inside the test VM (selftests/rig): loads the
+# modules with kvm_ft.ko BEFORE kvm.ko, runs the kselftest binaries, then
+# the module-lifetime tests that need a shell: ftctl trace on a process it
+# did not start, rmmod with a running attached VM, kvm.ko reloaded under
+# kvm_ft. Prints TAP; the host counts it.
+set -u
+n=0
+ok() { n=$((n + 1)); echo "ok $n $1"; }
+notok() { n=$((n + 1)); echo "not ok $n $1"; }
+check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; return 1; fi; }
+
+for m in $(cat /lib/modules/load); do
+	case $m in
+	*/kvm.ko) insmod /lib/kvm_ft.ko || echo "rig: insmod kvm_ft failed";;
+	esac
+	insmod "$m" || echo "rig: insmod $m failed"
+done
+echo "TAP version 13"
+echo "# shell tests"
+check "kvm_ft.ko loaded before kvm.ko" test -c /dev/kvm_ft
+check "kvm-amd gives /dev/kvm" test -c /dev/kvm
+check "probes attached when kvm.ko came later" \
+	sh -c 'ftctl -j module show | grep -q "\"features\":\"ring,exit,exit_reason,pio"'
+
+echo "# kselftests"
+/tests/kvm_ft_test
+/tests/kvm_ft_nl_test
+
+echo "# module lifetime tests"
+n=100
+
+# ftctl trace on a VM of a process ftctl did not start.
+trace_foreign() {
+	guest_loop 0x80 5000 5000 > /tmp/g.out & g=$!
+	sleep 1
+	ftctl -j trace --pid $g --count 300 --timeout 60 > /tmp/trace.json \
+		2> /tmp/trace.err || return 1
+	ftctl -j trace --pid $g --type pio --count 20 --timeout 60 > /tmp/pio.json \
+		2>> /tmp/trace.err || return 1
+	kill $g 2>/dev/null; wait $g
+	[ "$(wc -l < /tmp/trace.json)" -eq 300 ] || return 1
+	grep -q '"type":"exit"' /tmp/trace.json || return 1
+	grep -q '"type":"entry"' /tmp/trace.json || return 1
+	grep -q '"type":"pio"' /tmp/trace.json || return 1
+	# --type pio: only pio, values consecutive (the guest counts 0, 1, ...)
+	[ "$(grep -c '"type":"pio"' /tmp/pio.json)" -eq 20 ] || return 1
+	[ "$(wc -l < /tmp/pio.json)" -eq 20 ] || return 1
+	grep -o '"value":[0-9]*' /tmp/pio.json | cut -d: -f2 > /tmp/vals
+	prev=""
+	for v in $(cat /tmp/vals); do
+		[ -z "$prev" ] || [ "$v" -eq $(( (prev + 1) % 256 )) ] || return 1
+		prev=$v
+	done
+	head -1 /tmp/pio.json | grep -q '"port":128,' || return 1
+	head -1 /tmp/pio.json | grep -q '"dir":"out"'
+}
+show_trace() {
+	echo "# $(wc -l < /tmp/trace.json) records, pio values: $(cat /tmp/vals | tr '\n' ' ')"
+	sed 's/^/# /' /tmp/trace.err
+}
+check "ftctl trace --pid on a foreign process" trace_foreign || show_trace
+
+# rmmod kvm_ft while a persistent attachment holds a running VM.
+rmmod_running() {
+	guest_loop 0x80 300 10000 > /tmp/g2.out & g=$!
+	sleep 1
+	ftctl module attach pid $g > /tmp/attach.out || return 1
+	sleep 1
+	ftctl -j module show > /tmp/show.json || return 1
+	grep -q '"bound":true' /tmp/show.json || return 1
+	rmmod kvm_ft || return 1
+	[ ! -e /dev/kvm_ft ] || return 1
+	wait $g || return 1		# the VM ran on to its end
+	insmod /lib/kvm_ft.ko
+}
+check "rmmod kvm_ft with an attached VM running" rmmod_running
+
+# A process exits: its attachment goes by itself.
+vm_gone() {
+	guest_loop 0x80 20 10000 > /dev/null & g=$!
+	ftctl module attach pid $g > /dev/null || return 1
+	wait $g
+	sleep 2
+	ftctl -j module show > /tmp/show2.json
+	! grep -q '"id":' /tmp/show2.json
+}
+check "attachment of an exited process is removed" vm_gone
+
+# kvm.ko unloaded and loaded again under kvm_ft: probes come back.
+kvm_reload() {
+	rmmod kvm_amd && rmmod kvm || return 1
+	insmod /lib/modules/kvm.ko && insmod /lib/modules/kvm-amd.ko || return 1
+	trace_foreign
+}
+check "kvm.ko reloaded while kvm_ft stays" kvm_reload || show_trace
+
+check "final rmmod kvm_ft" rmmod kvm_ft
+echo "1..$n"
+dmesg | sed 's/^/dmesg: /'

@@ -1,0 +1,20 @@
+#!/bin/sh
+# tap-summary.sh LOG: count TAP results in a serial log (all suites in
+# it), print them and "N passed, N failed, N skipped"; exit 1 on any
+# failure, on no result at all, or if the kernel reported a bug.
+set -u
+log=$1
+pass=$(grep -Ec '^ok [0-9]+' "$log" | head -1)
+skip=$(grep -Ec '^ok [0-9]+.*# SKIP' "$log" | head -1)
+fail=$(grep -Ec '^not ok [0-9]+' "$log" | head -1)
+pass=$((pass - skip))
+grep -E '^(not ok|ok) [0-9]+' "$log"
+bug=0
+if grep -Eq 'BUG:|WARNING:|Oops|Call Trace:|general protection|refcount_t:' "$log"; then
+	echo "kernel reported a problem:"
+	grep -E -A20 'BUG:|WARNING:|Oops|Call Trace:|general protection|refcount_t:' "$log" | head -60
+	bug=1
+	fail=$((fail + 1))
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ] && [ $((pass + skip)) -gt 0 ]
