@@ -211,9 +211,22 @@ TlsConn::Io TlsConn::Result(int r, size_t *n, Status *err, const char *what)
 			     : Status::Error(ECONNRESET, std::string("TLS ") + what +
 								  ": connection closed");
 		return errno ? kError : kClosed;
-	default:
-		*err = Status::Error(EPROTO, std::string("TLS ") + what + ": " + SslErrors());
+	default: {
+		// A certificate alert from the peer: it refused our certificate
+		// (TLS 1.3 servers check the client's after the handshake).
+		int reason = ERR_GET_REASON(ERR_peek_error());
+		bool refused = reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
+			       reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+			       reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN ||
+			       reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED ||
+			       reason == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED ||
+			       reason == SSL_R_TLSV1_ALERT_ACCESS_DENIED ||
+			       reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED;
+		std::string e = SslErrors();
+		*err = refused ? Status::Error(EACCES, "peer refused our certificate: " + e)
+			       : Status::Error(EPROTO, std::string("TLS ") + what + ": " + e);
 		return kError;
+	}
 	}
 }
 

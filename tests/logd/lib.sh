@@ -63,7 +63,7 @@ conf() {
 		for l in 0 1; do echo "listen = 10.77.$((l + 1)).$me:7301 dev ftlog$l"; done
 		for x in "$@"; do echo "$x"; done
 		echo "[peer $peer]"
-		for l in 0 1; do
+		for l in $(seq 0 $(( ${PATHS:-2} - 1 ))); do
 			echo "path = 10.77.$((l + 1)).$me dev ftlog$l -> 10.77.$((l + 1)).$them:7301"
 		done
 	} >"$T/$h.conf"
@@ -91,6 +91,9 @@ setup_hosts() {
 	start_ftlogd a "$NA"
 	start_ftlogd b "$NB"
 }
+
+# event_field HOST TYPE: the message of HOST's last event of TYPE
+event_msg() { grep ": $2: " "$T/$1.log" | tail -n 1 | sed "s/.*: $2: //"; }
 
 # gen/check: the diagnostic primary VMM on a, replaying VMM on b
 gen() { ip netns exec "$NA" "$BIN/ftlog-gen" --socket "$T/a.sock" --peer b "$@"; }
