@@ -100,4 +100,19 @@ Status LoadFlat(const Image &img, uint8_t *mem, uint64_t mem_bytes, uint64_t *en
 	return Status::Ok();
 }
 
+Status BootImage(Vm &vm, const std::string &path, bool flat, uint64_t *image_hash)
+{
+	Image img;
+	Status s = ReadImage(path, &img);
+	if (!s.ok())
+		return s;
+	*image_hash = img.hash;
+	uint64_t entry;
+	s = flat ? LoadFlat(img, vm.mem(), vm.mem_bytes(), &entry)
+		 : LoadElf(img, vm.mem(), vm.mem_bytes(), &entry);
+	if (!s.ok())
+		return s.Wrap(path);
+	return vm.SetEntryState(entry);
+}
+
 } // namespace kvmft::vmm

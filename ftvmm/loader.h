@@ -24,4 +24,8 @@ Status ReadImage(const std::string &path, Image *out);
 Status LoadElf(const Image &img, uint8_t *mem, uint64_t mem_bytes, uint64_t *entry);
 Status LoadFlat(const Image &img, uint8_t *mem, uint64_t mem_bytes, uint64_t *entry);
 
+class Vm;
+// Reads path, loads it (ELF, or flat) into vm and sets the entry state.
+Status BootImage(Vm &vm, const std::string &path, bool flat, uint64_t *image_hash);
+
 } // namespace kvmft::vmm

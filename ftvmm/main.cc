@@ -126,17 +126,7 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 		return s;
 	if (o.image.empty())
 		return Status::Ok();
-	Image img;
-	if (!(s = ReadImage(o.image, &img)).ok())
-		return s;
-	*image_hash = img.hash;
-	Vm &vm = (*m)->vm();
-	uint64_t entry;
-	s = o.flat ? LoadFlat(img, vm.mem(), vm.mem_bytes(), &entry)
-		   : LoadElf(img, vm.mem(), vm.mem_bytes(), &entry);
-	if (!s.ok())
-		return s.Wrap(o.image);
-	return vm.SetEntryState(entry);
+	return BootImage((*m)->vm(), o.image, o.flat, image_hash);
 }
 
 EngineConfig MakeEngineConfig(const Options &o)
