@@ -202,6 +202,16 @@ Status Lockspace::WatchSlot(int64_t give_up_at)
 	}
 }
 
+// Sleep a heartbeat period and return true if st is a transient I/O
+// error worth retrying before give_up_at.
+bool Lockspace::RetryIo(const Status &st, int64_t give_up_at)
+{
+	if (st.err() != EIO || Now() + t_.renew >= give_up_at)
+		return false;
+	clock_->SleepUntil(Now() + t_.renew);
+	return true;
+}
+
 Status Lockspace::AcquireHostId(int64_t give_up_at)
 {
 	if (Valid())
@@ -212,6 +222,8 @@ Status Lockspace::AcquireHostId(int64_t give_up_at)
 		Status st = ReadHosts();
 		if (st.ok())
 			st = WatchSlot(give_up_at);
+		if (RetryIo(st, give_up_at))
+			continue;
 		if (!st.ok())
 			return st.Wrap("acquire host id " + std::to_string(id_));
 		// The decision rests on the latest read; X runs from its start.
@@ -221,12 +233,16 @@ Status Lockspace::AcquireHostId(int64_t give_up_at)
 		int64_t ws = Now();
 		st = WriteSlot(n);
 		int64_t we = Now();
+		if (RetryIo(st, give_up_at))
+			continue; // it may have landed: then we watch our own value
 		if (!st.ok())
 			return st.Wrap("acquire host id " + std::to_string(id_));
 		if (we - rs > t_.id_window)
 			continue; // too slow to be sure; our value now looks live: watch it
 		clock_->SleepUntil(we + t_.id_wait);
 		st = ReadHosts();
+		if (RetryIo(st, give_up_at))
+			continue;
 		if (!st.ok())
 			return st.Wrap("acquire host id " + std::to_string(id_));
 		if (!(mon_.Latest(id_) == n))

@@ -97,6 +97,7 @@ private:
 	Status WriteSlot(const HostSlot &s);
 	Status WriteClaim(uint32_t row, const Claim &c);
 	Status WatchSlot(int64_t give_up_at);
+	bool RetryIo(const Status &st, int64_t give_up_at);
 	bool ClaimLive(const Claim &c);
 	Status FindOwner(uint32_t row, const std::string &res,
 			 std::vector<Claim> *claims, uint32_t *owner);

@@ -19,8 +19,8 @@ struct Timing {
 	int64_t io;         // T: longest I/O that still counts
 	int64_t lease;      // L: holder validity from the start of a renewal
 	int64_t fence;      // F: time a fenced holder may take to stop
-	int64_t host_dead;  // D: heartbeat unchanged this long => holder gone
 	int64_t max_gap;    // G: longest gap between two monitoring reads
+	int64_t host_dead;  // D: heartbeat unchanged this long => holder gone
 	int64_t id_wait;    // W: delta-lease wait between write and re-read
 	int64_t id_window;  // X: longest read-start to write-end in an acquire
 };
@@ -40,8 +40,10 @@ inline Timing TimingOf(const Timeouts &t)
 	x.io = t.io_timeout_ms * kMs;
 	x.lease = t.lease_ms * kMs;
 	x.fence = x.io;
-	x.host_dead = Stretch(x.lease + x.io) + x.fence;
-	x.max_gap = x.renew + 2 * x.io;
+	// A gap longer than G restarts an observation (our clock jumped or we
+	// stalled); a jump shorter than G goes unnoticed, so D absorbs one.
+	x.max_gap = x.renew + x.io;
+	x.host_dead = Stretch(x.lease + x.io) + x.fence + x.max_gap;
 	x.id_window = 2 * x.io;
 	x.id_wait = Stretch(x.id_window) + x.io / 4;
 	return x;
