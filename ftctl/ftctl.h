@@ -44,5 +44,7 @@ bool Matches(const std::string &word, const char *full);
 int DoModule(const Options &o, const Args &args);
 int DoTrace(const Options &o, const Args &args);
 int DoLock(const Options &o, const Args &args);
+int DoSession(const Options &o, const Args &args);
+int DoMonitor(const Options &o, const Args &args);
 
 } // namespace ftctl

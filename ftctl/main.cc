@@ -42,6 +42,8 @@ const Object kObjects[] = {
 	{"module", DoModule},
 	{"trace", DoTrace},
 	{"lock", DoLock},
+	{"session", DoSession},
+	{"monitor", DoMonitor},
 };
 
 void Usage(FILE *f)
@@ -49,7 +51,7 @@ void Usage(FILE *f)
 	std::fprintf(f,
 		     "Usage: ftctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 		     "       ftctl -V\n"
-		     "where  OBJECT := { module | trace | lock }\n"
+		     "where  OBJECT := { module | trace | lock | session | monitor }\n"
 		     "       OPTIONS := { -j[son] | -p[retty] | -s[tatistics] | -V[ersion] }\n");
 }
 
