@@ -84,16 +84,19 @@ int Run(const Opts &o)
 				usleep(50);
 			stall_ns += MonotonicNs() - s;
 		}
+		// The output this record precedes is issued now: hold time counts
+		// from here, not from after Write() (which may yield the CPU).
+		uint64_t issued = MonotonicNs();
 		if (!prod.Write(rec.data(), o.size)) {
 			std::fprintf(stderr, "ftlog-gen: record %llu dropped\n", (unsigned long long)i);
 			return 1;
 		}
 		max_used = std::max(max_used, v.size - kvmft::RingFree(v));
 		if (o.hold) {
-			uint64_t tag = v.prod->producer_pos, s = MonotonicNs();
+			uint64_t tag = v.prod->producer_pos;
 			while (AckPos(v) < tag)
 				;
-			holds.push_back(MonotonicNs() - s);
+			holds.push_back(MonotonicNs() - issued);
 		}
 	}
 	uint64_t t1 = MonotonicNs();
