@@ -345,6 +345,11 @@ int DoLock(const Options &o, const Args &args)
 		return DoInit(o, a);
 	if (Matches(cmd, "show"))
 		return DoLockShow(o, a.pos[0]);
+	if (want == 2) {
+		Status st = CheckName("resource", a.pos[1]);
+		if (!st.ok())
+			return Fail(o, EXIT_USAGE, st.msg());
+	}
 	if (Matches(cmd, "acquire"))
 		return DoAcquire(o, a);
 	if (Matches(cmd, "release"))
