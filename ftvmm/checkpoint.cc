@@ -129,15 +129,20 @@ Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 }
 
 namespace {
-Status ApplyPage(Machine &m, const kvm_ft_rec_hdr *r)
+Status CheckPage(Machine &m, const kvm_ft_rec_hdr *r)
 {
 	const auto *p = reinterpret_cast<const kvm_ft_vmm_page *>(r);
 	if (r->len != sizeof(*p) + kPageSize || p->gpa % kPageSize ||
 	    p->gpa >= m.vm().mem_bytes())
 		return Status::Error(EINVAL, fmt::format("CKPT_PAGE: bad page {:#x}", p->gpa));
+	return Status::Ok();
+}
+
+void ApplyPage(Machine &m, const kvm_ft_rec_hdr *r)
+{
+	const auto *p = reinterpret_cast<const kvm_ft_vmm_page *>(r);
 	memcpy(m.vm().mem() + p->gpa, reinterpret_cast<const uint8_t *>(p) + sizeof(*p),
 	       kPageSize);
-	return Status::Ok();
 }
 
 Status ApplyDev(const std::vector<Stateful *> &devs, const kvm_ft_rec_hdr *r)
@@ -151,6 +156,48 @@ Status ApplyDev(const std::vector<Stateful *> &devs, const kvm_ft_rec_hdr *r)
 				       d->bytes);
 	return Status::Error(EINVAL, fmt::format("CKPT_DEV: unknown device {}", d->id));
 }
+
+// Reads a whole checkpoint, through CKPT_END, checking its framing.
+Status Collect(Machine &m, const kvm_ft_rec_hdr *begin, RecordSource *src,
+	       std::vector<const kvm_ft_rec_hdr *> *recs)
+{
+	uint32_t pages = 0;
+	bool cpu = false;
+	for (;;) {
+		const kvm_ft_rec_hdr *r;
+		Status s = src->Next(&r);
+		if (!s.ok())
+			return s.Wrap("checkpoint");
+		if (!r)
+			return Status::Error(ENODATA, "checkpoint: log ends before CKPT_END");
+		if (r->pos != begin->pos)
+			return Status::Error(EINVAL, "checkpoint: record position changes inside it");
+		switch (r->type) {
+		case KVM_FT_REC_VMM_CKPT_PAGE:
+			if (!(s = CheckPage(m, r)).ok())
+				return s;
+			pages++;
+			break;
+		case KVM_FT_REC_VMM_CKPT_CPU:
+			cpu = true;
+			break;
+		case KVM_FT_REC_VMM_CKPT_DEV:
+			break;
+		case KVM_FT_REC_VMM_CKPT_END: {
+			const auto *e = reinterpret_cast<const kvm_ft_vmm_ckpt *>(r);
+			if (r->len != sizeof(*e) || e->pages != pages || !cpu)
+				return Status::Error(EINVAL, fmt::format(
+					"CKPT_END: {} pages announced, {} seen{}", e->pages,
+					pages, cpu ? "" : ", no CPU state"));
+			return Status::Ok();
+		}
+		default:
+			return Status::Error(EINVAL, fmt::format(
+				"checkpoint: unexpected record type {:#x}", r->type));
+		}
+		recs->push_back(r);
+	}
+}
 } // namespace
 
 Status ApplyCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
@@ -161,52 +208,30 @@ Status ApplyCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 	if (begin->len != sizeof(*b) ||
 	    (b->kind != KVM_FT_CKPT_DELTA && b->kind != KVM_FT_CKPT_FULL))
 		return Status::Error(EINVAL, "CKPT_BEGIN: bad record");
-	Status s = m.vm().Settle();
+	std::vector<const kvm_ft_rec_hdr *> recs;
+	Status s = Collect(m, begin, src, &recs);
 	if (!s.ok())
+		return s;
+	if (!(s = m.vm().Settle()).ok())
 		return s;
 	if (b->kind == KVM_FT_CKPT_FULL &&
 	    madvise(m.vm().mem(), m.vm().mem_bytes(), MADV_DONTNEED) < 0)
 		return Status::Errno("zero guest RAM for a full checkpoint");
-	uint32_t pages = 0;
-	bool cpu = false;
-	for (;;) {
-		const kvm_ft_rec_hdr *r;
-		if (!(s = src->Next(&r)).ok())
-			return s.Wrap("checkpoint");
-		if (!r)
-			return Status::Error(EINVAL, "checkpoint: log ends before CKPT_END");
-		if (r->pos != begin->pos)
-			return Status::Error(EINVAL, "checkpoint: record position changes inside it");
-		switch (r->type) {
-		case KVM_FT_REC_VMM_CKPT_PAGE:
-			s = ApplyPage(m, r);
-			pages++;
-			break;
-		case KVM_FT_REC_VMM_CKPT_CPU:
+	for (const kvm_ft_rec_hdr *r : recs) {
+		if (r->type == KVM_FT_REC_VMM_CKPT_PAGE) {
+			ApplyPage(m, r);
+			st->pages++;
+		} else if (r->type == KVM_FT_REC_VMM_CKPT_CPU) {
 			s = LoadCpu(m.vm(), r);
-			cpu = true;
-			break;
-		case KVM_FT_REC_VMM_CKPT_DEV:
+		} else {
 			s = ApplyDev(devs, r);
-			break;
-		case KVM_FT_REC_VMM_CKPT_END: {
-			const auto *e = reinterpret_cast<const kvm_ft_vmm_ckpt *>(r);
-			if (r->len != sizeof(*e) || e->pages != pages || !cpu)
-				return Status::Error(EINVAL, fmt::format(
-					"CKPT_END: {} pages announced, {} seen{}", e->pages,
-					pages, cpu ? "" : ", no CPU state"));
-			st->count++;
-			st->pages += pages;
-			st->ns += MonotonicNowNs() - t0;
-			return Status::Ok();
-		}
-		default:
-			return Status::Error(EINVAL, fmt::format(
-				"checkpoint: unexpected record type {:#x}", r->type));
 		}
 		if (!s.ok())
 			return s;
 	}
+	st->count++;
+	st->ns += MonotonicNowNs() - t0;
+	return Status::Ok();
 }
 
 } // namespace kvmft::vmm

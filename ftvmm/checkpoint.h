@@ -20,7 +20,8 @@
 
 namespace kvmft::vmm {
 
-// Where records are read from: a file (LogReader) or a ring.
+// Where records are read from: a file (LogReader) or a ring. A record
+// returned stays valid as long as the source lives.
 class RecordSource {
 public:
 	virtual ~RecordSource() = default;
@@ -53,8 +54,10 @@ Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 		       LogSink *sink, uint32_t kind, uint64_t pos,
 		       uint64_t number, CkptStats *st);
 // *begin is the CKPT_BEGIN record just read from src; reads through
-// CKPT_END. Every record is checked before it is applied; on error the
-// VM is left partly updated and must not run.
+// CKPT_END and checks the framing before changing anything: a log ending
+// inside the checkpoint (ENODATA) or a malformed frame leaves the VM as
+// it was. A device or CPU state KVM refuses while applying leaves the VM
+// partly updated: it must not run then.
 Status ApplyCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 		       const kvm_ft_rec_hdr *begin, RecordSource *src, CkptStats *st);
 

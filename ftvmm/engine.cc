@@ -214,8 +214,13 @@ Status Engine::CheckExit(uint32_t reason)
 		Status s = src_->Next(&r);
 		if (!s.ok())
 			return s.Wrap("replay");
-		if (!r)
-			return Diverged(fmt::format("log ended; guest made a {} exit", ExitName(reason)));
+		if (!r) {
+			bool live = false;
+			s = LogEnded("before an exit", &live);
+			if (!s.ok() || !live)
+				return s;
+			return CheckExit(reason); // now as the primary
+		}
 		const auto *e = reinterpret_cast<const kvm_ft_vmm_exit *>(r);
 		if (r->type != KVM_FT_REC_VMM_EXIT || r->len != sizeof(*e) || r->pos != pos_)
 			return Diverged(fmt::format("log has record type {:#x} at position {}, "
@@ -285,9 +290,16 @@ Status Engine::ReplayIo()
 	Status s = src_->Next(&r);
 	if (!s.ok())
 		return s.Wrap("replay");
+	if (!r) {
+		bool live = false;
+		s = LogEnded("inside an exit", &live);
+		if (!s.ok() || !live)
+			return s;
+		return LogIo();
+	}
 	bool mmio = run->exit_reason == KVM_EXIT_MMIO;
 	uint16_t want = mmio ? KVM_FT_REC_MMIO : KVM_FT_REC_PIO;
-	if (!r || r->type != want || r->pos != pos_ ||
+	if (r->type != want || r->pos != pos_ ||
 	    r->len != (mmio ? sizeof(kvm_ft_rec_mmio) : sizeof(kvm_ft_rec_pio)))
 		return Diverged("I/O exit without its I/O record in the log");
 	if (mmio) {
@@ -319,9 +331,12 @@ Status Engine::ReplayIo()
 		return Status::Ok();
 	if (!(s = src_->Next(&r)).ok())
 		return s.Wrap("replay");
+	if (!r)
+		return Status::Error(ENODATA, fmt::format(
+			"replay: log ends at position {} inside a string I/O", pos_));
 	const auto *d = reinterpret_cast<const kvm_ft_vmm_data *>(r);
 	uint32_t n = IoBytes(run);
-	if (!r || r->type != KVM_FT_REC_VMM_DATA || r->pos != pos_ || d->bytes != n ||
+	if (r->type != KVM_FT_REC_VMM_DATA || r->pos != pos_ || d->bytes != n ||
 	    r->len < sizeof(*d) + n)
 		return Diverged("string I/O without its data record");
 	const uint8_t *bytes = reinterpret_cast<const uint8_t *>(d) + sizeof(*d);

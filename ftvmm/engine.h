@@ -95,6 +95,9 @@ private:
 	Status Append(void *rec, uint32_t len);
 	Status Diverged(const std::string &what) const;
 	Status GoLive();
+	// The log ended where `where` says: go live if configured (*live),
+	// else an ENODATA error.
+	Status LogEnded(const char *where, bool *live);
 	void ArmKick();
 	void NewJitter();
 	uint64_t Rip() const { return m_->vm().run()->s.regs.regs.rip; }

@@ -114,10 +114,8 @@ Status Engine::ReplayPending(bool *ended)
 		if (!s.ok())
 			return s.Wrap("replay");
 		if (!r) {
-			if (cfg_.go_live)
-				return GoLive();
-			return Status::Error(ENODATA, fmt::format(
-				"replay: log ends at position {} without an END record", pos_));
+			bool live;
+			return LogEnded("without an END record", &live);
 		}
 		bool full = r->type == KVM_FT_REC_VMM_CKPT_BEGIN && r->len == sizeof(kvm_ft_vmm_ckpt) &&
 			    reinterpret_cast<const kvm_ft_vmm_ckpt *>(r)->kind == KVM_FT_CKPT_FULL;
@@ -129,10 +127,16 @@ Status Engine::ReplayPending(bool *ended)
 		if (!(s = src_->Next(&r)).ok())
 			return s;
 		switch (r->type) {
-		case KVM_FT_REC_VMM_CKPT_BEGIN:
+		case KVM_FT_REC_VMM_CKPT_BEGIN: {
+			uint64_t at = r->pos;
 			s = ApplyCheckpoint(*m_, state(), r, src_, &st_.ckpt);
-			pos_ = r->pos;
+			if (s.err() == ENODATA) {	// nothing applied
+				bool live;
+				return LogEnded("inside a checkpoint", &live);
+			}
+			pos_ = at;
 			break;
+		}
 		case KVM_FT_REC_VMM_IRQ_WINDOW:
 			window_ = true;
 			st_.windows++;
@@ -155,6 +159,15 @@ Status Engine::ReplayPending(bool *ended)
 	if (halted_)
 		return Diverged("guest halted; the log injects no interrupt here");
 	return Status::Ok();
+}
+
+Status Engine::LogEnded(const char *where, bool *live)
+{
+	*live = cfg_.go_live;
+	if (cfg_.go_live)
+		return GoLive();
+	return Status::Error(ENODATA, fmt::format("replay: log ends at position {} {}",
+						  pos_, where));
 }
 
 Status Engine::GoLive()

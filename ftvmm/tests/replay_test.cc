@@ -123,11 +123,22 @@ TEST_CASE("truncated and corrupt logs give a clean error")
 		CHECK(rep.s.err() == EINVAL);
 		CHECK(rep.s.msg().find("truncated") != std::string::npos);
 	}
-	SECTION("cut at a frame boundary") {
-		WriteFile(r.log, {log.begin(), log.begin() + cut});
-		GuestRun rep = ReplayGuest("ticker", r.log);
-		CHECK(rep.s.err() == ENODATA);
-		CHECK(rep.s.msg().find("without an END record") != std::string::npos);
+	SECTION("cut at frame boundaries: an error, or going live finishes the run") {
+		for (size_t i = 1; i < 8; i++) {
+			const FrameRef &f = frames[frames.size() * i / 8];
+			INFO("cut before record " << f.rec->seq << " type " << f.rec->type);
+			WriteFile(r.log, {log.begin(), log.begin() + f.off});
+			GuestRun rep = ReplayGuest("ticker", r.log);
+			CHECK(rep.s.err() == ENODATA);
+			CHECK(rep.s.msg().find("log ends at position") != std::string::npos);
+			EngineConfig live;
+			live.go_live = true;
+			rep = ReplayGuest("ticker", r.log, live);
+			INFO(rep.s.msg());
+			CHECK(rep.s.ok());
+			CHECK(rep.status == 1);
+			CHECK(rep.out.find("ticker done") != std::string::npos);
+		}
 	}
 	SECTION("one byte flipped") {
 		log[cut + 20] ^= 0x10;
