@@ -177,6 +177,15 @@ Status LogReader::Parse()
 	return Status::Ok();
 }
 
+Status LogReader::Torn(const std::string &what)
+{
+	if (!allow_torn_)
+		return Status::Error(EINVAL, what);
+	torn_ = true;
+	data_.resize(off_); // the torn tail reads as the end from now on
+	return Status::Ok();
+}
+
 Status LogReader::Peek(const kvm_ft_rec_hdr **rec)
 {
 	if (peeked_ || peeked_next_) {
@@ -188,14 +197,14 @@ Status LogReader::Peek(const kvm_ft_rec_hdr **rec)
 		return Status::Ok();
 	auto where = fmt::format("{}: record {} at offset {}", name_, nrec_, off_);
 	if (data_.size() - off_ < sizeof(kvm_ft_vmm_frame))
-		return Status::Error(EINVAL, where + ": truncated frame header");
+		return Torn(where + ": truncated frame header");
 	kvm_ft_vmm_frame f;
 	memcpy(&f, &data_[off_], sizeof(f));
 	size_t body = off_ + sizeof(f);
 	if (f.len < sizeof(kvm_ft_rec_hdr) || f.len % 8)
 		return Status::Error(EINVAL, where + fmt::format(": bad length {}", f.len));
 	if (data_.size() - body < f.len)
-		return Status::Error(EINVAL, where + ": truncated record");
+		return Torn(where + ": truncated record");
 	if (Crc32c(&data_[body], f.len) != f.crc)
 		return Status::Error(EINVAL, where + ": CRC mismatch");
 	auto *h = reinterpret_cast<const kvm_ft_rec_hdr *>(&data_[body]);

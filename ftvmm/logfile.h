@@ -64,12 +64,17 @@ public:
 	Status Next(const kvm_ft_rec_hdr **rec);
 	// Look at the next record without consuming it (nullptr at the end).
 	Status Peek(const kvm_ft_rec_hdr **rec);
+	// A file ending inside a frame (a writer that died mid-record) reads
+	// as a clean end instead of an error; torn() says it happened.
+	void set_allow_torn_tail(bool allow) { allow_torn_ = allow; }
+	bool torn() const { return torn_; }
 	uint64_t offset() const { return off_; }
 	uint64_t records() const { return nrec_; }
 	const std::string &name() const { return name_; }
 
 private:
 	Status Parse();
+	Status Torn(const std::string &what);
 	std::string name_;
 	std::vector<uint8_t> data_;
 	kvm_ft_vmm_file_hdr hdr_{};
@@ -77,6 +82,7 @@ private:
 	uint64_t nrec_ = 0;
 	const kvm_ft_rec_hdr *peeked_ = nullptr;
 	size_t peeked_next_ = 0;
+	bool allow_torn_ = false, torn_ = false;
 };
 
 // Fills the fixed fields of a file header (magic, version, crc later).

@@ -202,6 +202,7 @@ int CmdReplay(const Options &o)
 	Status s = LogReader::Open(o.log, &reader);
 	if (!s.ok())
 		return Fail(s);
+	reader.set_allow_torn_tail(o.go_live);
 	if (reader.header().kind != KVM_FT_FILE_LOG)
 		return Fail(Status::Error(EINVAL, o.log + ": not a record/replay log"));
 	Options opt = o;
@@ -227,7 +228,10 @@ int CmdReplay(const Options &o)
 	uint64_t t0 = MonotonicNowNs();
 	if (!(s = e.Run(&status)).ok())
 		return Fail(s);
-	if (e.stats().went_live_at || !e.replaying())
+	if (reader.torn())
+		fmt::print(stderr, "ftvmm: {} ends inside a record at offset {}; "
+			   "replayed up to it\n", o.log, reader.offset());
+	if (!e.replaying())
 		fmt::print(stderr, "ftvmm: log ended at position {}; went live\n",
 			   e.stats().went_live_at);
 	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())

@@ -1,0 +1,70 @@
+#!/bin/sh
+# cli_test.sh FTVMM GUEST_DIR - the ftvmm command line end to end: exit
+# statuses, record -> replay, divergence and corrupt-log statuses, and
+# snapshot -> restore of a delta chain. Exits 77 (skip) without /dev/kvm.
+set -u
+ftvmm=$1 guests=$2
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
+t=$(mktemp -d /tmp/ftvmm-cli.XXXXXX)
+trap 'rm -rf "$t"' EXIT
+fail=0
+
+# expect STATUS DESCRIPTION CMD...: run CMD, check its exit status.
+expect() {
+	want=$1 what=$2
+	shift 2
+	"$@" > "$t/out" 2> "$t/err"
+	got=$?
+	if [ "$got" != "$want" ]; then
+		echo "FAIL: $what: status $got, want $want"; sed 's/^/  stderr: /' "$t/err"
+		fail=1
+	else
+		echo "ok: $what"
+	fi
+}
+same() {
+	if cmp -s "$1" "$2"; then echo "ok: $3"; else echo "FAIL: $3"; fail=1; fi
+}
+
+expect 1 "run: guest status (0 << 1) | 1" "$ftvmm" run --serial "$t/plain" "$guests/compute.elf"
+grep -q "compute done" "$t/plain" || { echo "FAIL: no console output"; fail=1; }
+expect 1 "record the ticker with jitter" "$ftvmm" run --jitter 2000 --seed 5 \
+	--record "$t/tick.log" --serial "$t/tick.rec" --stats "$t/rec.json" "$guests/ticker.elf"
+expect 1 "replay it" "$ftvmm" replay --log "$t/tick.log" --serial "$t/tick.rep" \
+	--stats "$t/rep.json" "$guests/ticker.elf"
+same "$t/tick.rec" "$t/tick.rep" "replayed console equals recorded console"
+h1=$(grep mem_hash "$t/rec.json") h2=$(grep mem_hash "$t/rep.json")
+[ -n "$h1" ] && [ "$h1" = "$h2" ] && echo "ok: same final memory hash" ||
+	{ echo "FAIL: memory hash $h1 / $h2"; fail=1; }
+expect 2 "replay with another image is refused" "$ftvmm" replay --log "$t/tick.log" \
+	--serial "$t/x" "$guests/rtc.elf"
+
+# Flip one byte in the middle of the log: a CRC error, status 2.
+cp "$t/tick.log" "$t/bad.log"
+size=$(stat -c %s "$t/bad.log")
+printf '\377' | dd of="$t/bad.log" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+expect 2 "corrupt log" "$ftvmm" replay --log "$t/bad.log" --serial "$t/x" "$guests/ticker.elf"
+grep -q "CRC mismatch" "$t/err" && echo "ok: CRC error reported" || { echo "FAIL: no CRC message"; fail=1; }
+head -c $((size / 3)) "$t/tick.log" > "$t/cut.log"
+expect 2 "truncated log" "$ftvmm" replay --log "$t/cut.log" --serial "$t/x" "$guests/ticker.elf"
+expect 1 "truncated log, --go-live" "$ftvmm" replay --go-live --log "$t/cut.log" \
+	--serial "$t/live" "$guests/ticker.elf"
+grep -q "ticker done" "$t/live" || { echo "FAIL: went live but did not finish"; fail=1; }
+
+# Snapshots every 20 positions, then restore the chain.
+expect 1 "run with snapshots" "$ftvmm" run --snapshot "$t/snap" --snapshot-every 20 \
+	--serial "$t/full" --stats "$t/full.json" "$guests/compute.elf"
+n=$(ls "$t"/snap.* | wc -l)
+[ "$n" -ge 3 ] && echo "ok: $n snapshot files" || { echo "FAIL: $n snapshot files"; fail=1; }
+expect 1 "restore snapshot + deltas" "$ftvmm" restore --serial "$t/rest" --stats "$t/rest.json" \
+	"$t/snap.0" "$t/snap.1" "$t/snap.2"
+tail -c "$(stat -c %s "$t/rest")" "$t/full" > "$t/full.tail"
+same "$t/full.tail" "$t/rest" "restored run prints the rest of the original output"
+h1=$(grep mem_hash "$t/full.json") h2=$(grep mem_hash "$t/rest.json")
+[ "$h1" = "$h2" ] && echo "ok: restored run ends with the same memory" ||
+	{ echo "FAIL: memory hash $h1 / $h2"; fail=1; }
+expect 2 "a delta out of order is refused" "$ftvmm" restore --serial "$t/x" "$t/snap.0" "$t/snap.2"
+expect 2 "not an ELF" "$ftvmm" run --serial "$t/x" "$t/snap.0"
+expect 2 "memory above 3 GiB" "$ftvmm" run --mem 4G --serial "$t/x" "$guests/compute.elf"
+expect 2 "virtio-net not implemented" "$ftvmm" run --net tap0 "$guests/compute.elf"
+exit $fail
