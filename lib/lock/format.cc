@@ -96,7 +96,7 @@ uint32_t RowOf(const AreaHeader &h, const std::string &resource)
 	uint32_t x = 2166136261u;
 	for (unsigned char c : resource)
 		x = (x ^ c) * 16777619u;
-	return x % h.rows;
+	return x % (h.rows - WindowOf(h) + 1);
 }
 
 Status CheckName(const std::string &what, const std::string &name)

@@ -7,7 +7,7 @@
 //   sector 0                     area header (geometry, timeouts, uuid)
 //   sectors 1 .. H               host slots: slot i belongs to host id i
 //   sectors 1+H .. 1+H+R*H-1     claim rows: row r, column h is host h's
-//                                claim on the resource hashed to row r
+//                                claim on a resource whose window holds r
 //
 // A sector is only ever written by the process that holds the host id
 // owning it (host slot h, column h of every row); the header is written
@@ -88,7 +88,12 @@ inline uint64_t AreaSectors(const AreaHeader &h)
 {
 	return 1 + uint64_t(h.hosts) + uint64_t(h.rows) * h.hosts;
 }
-// The claim row of a resource name (FNV-1a; stable across versions).
+// A resource may be claimed in any row of its window: WindowOf(h)
+// consecutive rows from RowOf(resource) (FNV-1a of the name; stable
+// across versions). Hosts read the whole window, so one host can hold up
+// to kWindow resources whose windows overlap.
+inline constexpr uint32_t kWindow = 4;
+inline uint32_t WindowOf(const AreaHeader &h) { return h.rows < kWindow ? h.rows : kWindow; }
 uint32_t RowOf(const AreaHeader &h, const std::string &resource);
 
 Status CheckHeader(const AreaHeader &h);

@@ -107,18 +107,21 @@ Status Lockspace::ReadHosts()
 	return Status::Ok();
 }
 
-Status Lockspace::ReadRow(uint32_t row, std::vector<Claim> *claims)
+// Read the rows first .. first + WindowOf - 1 (one I/O). (*claims)[i] is
+// the claim at row first + i / hosts, host i % hosts + 1.
+Status Lockspace::ReadWindow(uint32_t first, std::vector<Claim> *claims)
 {
-	std::vector<uint8_t> buf(size_t(hdr_.hosts) * kSectorSize);
+	uint32_t n = WindowOf(hdr_) * hdr_.hosts;
+	std::vector<uint8_t> buf(size_t(n) * kSectorSize);
 	io_.reads++;
-	Status st = disk_->Read(ClaimSector(hdr_, row, 1), hdr_.hosts, buf.data());
+	Status st = disk_->Read(ClaimSector(hdr_, first, 1), n, buf.data());
 	if (!st.ok())
 		return st;
-	claims->assign(hdr_.hosts, Claim{});
-	for (uint32_t h = 1; h <= hdr_.hosts; h++) {
-		st = DecodeClaim(&buf[(h - 1) * kSectorSize], h, &(*claims)[h - 1]);
+	claims->assign(n, Claim{});
+	for (uint32_t i = 0; i < n; i++) {
+		st = DecodeClaim(&buf[size_t(i) * kSectorSize], i % hdr_.hosts + 1, &(*claims)[i]);
 		if (!st.ok())
-			return st.Wrap("row " + std::to_string(row));
+			return st.Wrap("row " + std::to_string(first + i / hdr_.hosts));
 	}
 	return Status::Ok();
 }
@@ -344,13 +347,13 @@ bool Lockspace::ClaimLive(const Claim &c)
 	return !mon_.Stale(c.host_id);
 }
 
-// Read the row, then the host slots (in that order: a claim seen in the
+// Read the window, then the host slots (in that order: a claim seen in a
 // row was written after its incarnation's slot, so the slot read after
 // it shows that incarnation or a later one). *owner = 0 if none.
-Status Lockspace::FindOwner(uint32_t row, const std::string &res,
+Status Lockspace::FindOwner(uint32_t first, const std::string &res,
 			    std::vector<Claim> *claims, uint32_t *owner)
 {
-	Status st = ReadRow(row, claims);
+	Status st = ReadWindow(first, claims);
 	if (st.ok())
 		st = ReadHosts();
 	if (!st.ok())
@@ -371,25 +374,33 @@ Status Lockspace::TryAcquire(const std::string &res)
 		return Status::Error(ENOLCK, "host id lease lost: " + LostReason());
 	if (held_.count(res))
 		return Status::Ok();
-	uint32_t row = RowOf(hdr_, res), owner = 0;
+	uint32_t first = RowOf(hdr_, res), owner = 0;
 	std::vector<Claim> claims;
-	st = FindOwner(row, res, &claims, &owner);
+	st = FindOwner(first, res, &claims, &owner);
 	if (!st.ok())
 		return st.Wrap("acquire " + res);
 	if (owner)
 		return Status::Error(EBUSY, res + " is owned by host " +
 						    std::to_string(owner) + " (" +
 						    mon_.Latest(owner).owner + ")");
-	const Claim &own = claims[id_ - 1];
-	if (own.state == ClaimState::kOwned && own.resource != res &&
-	    held_.count(own.resource))
-		return Status::Error(ENOSPC, res + " shares claim row " + std::to_string(row) +
-						     " with " + own.resource +
-						     ", held here (init with more resources)");
+	uint32_t row = UINT32_MAX;
+	std::string taken;
+	for (uint32_t r = 0; r < WindowOf(hdr_) && row == UINT32_MAX; r++) {
+		const Claim &own = claims[r * hdr_.hosts + id_ - 1];
+		if (ColumnFree(own, res))
+			row = first + r;
+		else
+			taken += (taken.empty() ? "" : ", ") + own.resource;
+	}
+	if (row == UINT32_MAX)
+		return Status::Error(ENOSPC, res + ": its claim rows " + std::to_string(first) +
+						     ".." + std::to_string(first + WindowOf(hdr_) - 1) +
+						     " hold " + taken +
+						     ", held here (init with more --resources)");
 	Claim c{id_, ClaimState::kOwned, mine_.generation, mine_.nonce, WallNs(), res};
 	st = WriteClaim(row, c);
 	if (st.ok())
-		st = FindOwner(row, res, &claims, &owner);
+		st = FindOwner(first, res, &claims, &owner);
 	if (!st.ok())
 		return st.Wrap("acquire " + res);
 	if (owner) {
@@ -420,23 +431,42 @@ Status Lockspace::Acquire(const std::string &res, int64_t give_up_at)
 	}
 }
 
+// Our column may hold a claim here: free, on res, or on a resource this
+// incarnation no longer holds (a release whose write failed, or an
+// earlier incarnation's).
+bool Lockspace::ColumnFree(const Claim &own, const std::string &res) const
+{
+	return own.state != ClaimState::kOwned || own.resource == res ||
+	       own.generation != mine_.generation || own.nonce != mine_.nonce ||
+	       !held_.count(own.resource);
+}
+
 Status Lockspace::Release(const std::string &res)
 {
 	if (!Valid())
 		return Status::Error(ENOLCK, "host id lease lost: " + LostReason());
-	uint32_t row = RowOf(hdr_, res);
+	uint32_t first = RowOf(hdr_, res);
 	std::vector<Claim> claims;
-	Status st = ReadRow(row, &claims);
+	Status st = ReadWindow(first, &claims);
 	if (!st.ok())
 		return st.Wrap("release " + res);
-	Claim c = claims[id_ - 1];
 	held_.erase(res); // stop owning before the claim goes
-	if (c.state != ClaimState::kOwned || c.resource != res)
+	bool found = false;
+	for (uint32_t r = 0; r < WindowOf(hdr_); r++) {
+		Claim c = claims[r * hdr_.hosts + id_ - 1];
+		if (c.state != ClaimState::kOwned || c.resource != res)
+			continue;
+		found = true;
+		c.state = ClaimState::kFree;
+		c.wall_ns = WallNs();
+		st = WriteClaim(first + r, c);
+		if (!st.ok())
+			return st.Wrap("release " + res);
+	}
+	if (!found)
 		return Status::Error(ENOENT, "host " + std::to_string(id_) +
 						     " has no claim on " + res);
-	c.state = ClaimState::kFree;
-	c.wall_ns = WallNs();
-	return WriteClaim(row, c).Wrap("release " + res);
+	return Status::Ok();
 }
 
 Status Lockspace::SleepRenewing(int64_t t)

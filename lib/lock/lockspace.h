@@ -67,8 +67,8 @@ public:
 
 	// One attempt to own `resource`. EBUSY: a live host owns it (the
 	// message names it); EAGAIN: contention, retry after a random pause;
-	// ENOSPC: the resource's claim row is taken by another resource this
-	// host holds; ENOLCK: the host lease is lost.
+	// ENOSPC: every row of the resource's window holds another resource
+	// of this host; ENOLCK: the host lease is lost.
 	Status TryAcquire(const std::string &resource);
 	// TryAcquire until owned or give_up_at (ETIMEDOUT, with the last
 	// reason), renewing the host lease meanwhile.
@@ -93,14 +93,15 @@ private:
 		  uint64_t seed, const AreaHeader &hdr);
 	int64_t Now();
 	Status ReadHosts();
-	Status ReadRow(uint32_t row, std::vector<Claim> *claims);
+	Status ReadWindow(uint32_t first, std::vector<Claim> *claims);
 	Status WriteSlot(const HostSlot &s);
 	Status WriteClaim(uint32_t row, const Claim &c);
 	Status WatchSlot(int64_t give_up_at);
 	bool RetryIo(const Status &st, int64_t give_up_at);
 	bool ClaimLive(const Claim &c);
-	Status FindOwner(uint32_t row, const std::string &res,
+	Status FindOwner(uint32_t first, const std::string &res,
 			 std::vector<Claim> *claims, uint32_t *owner);
+	bool ColumnFree(const Claim &own, const std::string &res) const;
 	uint64_t Random();
 
 	Disk *disk_;

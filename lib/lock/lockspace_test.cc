@@ -311,6 +311,26 @@ TEST_CASE("claims: row collision, release of a dead incarnation's claim, corrupt
 	CHECK(st.msg().find("claim of host 3") != std::string::npos);
 }
 
+TEST_CASE("claims: resources whose windows overlap share the rows", "[lock]")
+{
+	Rig r(2); // one window of two rows: every resource maps to it
+	auto a = r.Host(1, "A");
+	auto b = r.Host(2, "B");
+	REQUIRE(a->TryAcquire("vm1").ok());
+	REQUIRE(a->TryAcquire("vm2").ok());
+	CHECK(a->TryAcquire("vm3").err() == ENOSPC);
+	// B contends for vm2 however it is placed, and may hold two others.
+	CHECK(b->TryAcquire("vm2").err() == EBUSY);
+	REQUIRE(b->TryAcquire("vm3").ok());
+	REQUIRE(b->TryAcquire("vm4").ok());
+	REQUIRE(a->Release("vm1").ok());
+	REQUIRE(a->TryAcquire("vm5").ok());
+	CHECK(b->TryAcquire("vm5").err() == EBUSY);
+	AreaView v;
+	REQUIRE(InspectArea(&r.disk, &v).ok());
+	CHECK(v.claims.size() == 4);
+}
+
 TEST_CASE("release of the host id voids its claims at once", "[lock]")
 {
 	Rig r;

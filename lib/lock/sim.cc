@@ -2,7 +2,8 @@
 //
 // Handoff: the scheduler and the actors pass one baton (running_) under
 // mu_. Whoever holds it may touch the simulation state; everyone else
-// waits on cv_. An actor gives the baton back only inside Block(), so
+// waits on its own condition variable (cv_ for the scheduler, Actor::cv
+// for each actor). An actor gives the baton back only inside Block(), so
 // the real lock code runs unmodified between two I/Os or sleeps. A killed
 // or stopped actor unwinds by exception from Block(): this is test
 // scaffolding standing in for a process that dies mid-call.
@@ -64,6 +65,7 @@ struct Sim::Actor {
 	std::unique_ptr<SimClock> clock;
 	std::unique_ptr<Lockspace> ls;
 	std::map<std::string, int64_t> owning; // resource -> real start
+	std::condition_variable cv; // wakes this actor when it gets the baton
 	std::thread thr;
 };
 
@@ -133,8 +135,8 @@ void Sim::Block(Actor *a, int64_t wake)
 	std::unique_lock<std::mutex> g(mu_);
 	Push(std::max(wake, now_), a->idx, nullptr);
 	running_ = -1;
-	cv_.notify_all();
-	cv_.wait(g, [&] { return running_ == a->idx; });
+	cv_.notify_one();
+	a->cv.wait(g, [&] { return running_ == a->idx; });
 	if (stopping_)
 		throw Stopped{};
 	if (a->killed) {
@@ -258,7 +260,7 @@ void Sim::ActorMain(Actor *a)
 	auto rec = [this, a](const std::string &r, int64_t f, int64_t t) { Record(a, r, f, t); };
 	{
 		std::unique_lock<std::mutex> g(mu_);
-		cv_.wait(g, [&] { return running_ == a->idx; });
+		a->cv.wait(g, [&] { return running_ == a->idx; });
 	}
 	for (bool stop = false; !stop;) {
 		try {
@@ -274,7 +276,7 @@ void Sim::ActorMain(Actor *a)
 	a->ls.reset();
 	std::lock_guard<std::mutex> g(mu_);
 	running_ = -1;
-	cv_.notify_all();
+	cv_.notify_one();
 }
 
 void Sim::Check(SimResult *r)
@@ -344,12 +346,12 @@ SimResult Sim::Run()
 			a->killed = true;
 		}
 		running_ = e.actor;
-		cv_.notify_all();
+		a->cv.notify_one();
 	}
 	stopping_ = true;
 	for (auto &a : actors_) {
 		running_ = a->idx;
-		cv_.notify_all();
+		a->cv.notify_one();
 		cv_.wait(g, [&] { return running_ == -1; });
 		g.unlock();
 		a->thr.join();

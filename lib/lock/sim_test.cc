@@ -23,7 +23,7 @@ int Seeds(int dflt)
 TEST_CASE("no two owners in randomized runs, and takeovers happen", "[sim]")
 {
 	SimResult total;
-	int n = Seeds(150);
+	int n = Seeds(200);
 	for (int seed = 1; seed <= n; seed++) {
 		SimConfig c;
 		c.seed = seed;
