@@ -1,9 +1,10 @@
 #!/bin/sh
 # End to end: records written on host a arrive on host b complete, in
 # order and intact, all ACKed; the ring never drops. ftctl shows the
-# session on both hosts and `ftctl monitor` follows the events.
+# session on both hosts, `ftctl monitor` follows the events, and the
+# opt-in Prometheus endpoint serves the session's figures.
 . "$(dirname "$0")/lib.sh"
-setup_hosts
+setup_hosts "metrics_listen = 127.0.0.1:9464"
 ip netns exec "$NA" "$FTCTL" -j monitor count 2 timeout 30 socket "$T/a.sock" >"$T/monitor.out" &
 MON=$!
 sleep 0.2
@@ -24,5 +25,10 @@ grep -q '"state":"connected"' "$T/a.json" || fail "a: $(cat "$T/a.json")"
 grep -q '"records_stored":20000[,}]' "$T/b.json" || fail "b: $(cat "$T/b.json")"
 "$FTCTL" session show nosuch socket "$T/a.sock" 2>"$T/err.out" && fail "unknown session shown"
 grep -q "no session nosuch" "$T/err.out" || fail "error text: $(cat "$T/err.out")"
+if command -v curl >/dev/null; then
+	ip netns exec "$NA" curl -s http://127.0.0.1:9464/metrics >"$T/metrics.out" || fail "metrics"
+	grep -q '^kvmft_log_bytes_sent{session="e2e",role="primary"} [1-9]' "$T/metrics.out" ||
+		fail "metrics: $(cat "$T/metrics.out")"
+fi
 echo "e2e: $(cat "$T/gen.out")"
 "$FTCTL" session list socket "$T/a.sock"

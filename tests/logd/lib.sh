@@ -15,11 +15,18 @@ NB=ftb$ID
 PIDS=""
 
 cleanup() {
+	rc=$?
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
 	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$NA" 2>/dev/null || true
 	ip netns del "$NB" 2>/dev/null || true
+	# A sanitizer build: any report from a daemon fails the test.
+	if grep -l -E "Sanitizer|runtime error:" "$T"/*.log 2>/dev/null; then
+		cat "$T"/*.log >&2
+		rc=1
+	fi
 	if [ "${KEEP_LOGS:-}" ]; then echo "logs in $T"; else rm -rf "$T"; fi
+	exit $rc
 }
 trap cleanup EXIT INT TERM
 
@@ -33,6 +40,8 @@ need_root() {
 	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit $SKIP; }
 	ip netns add "$NA" 2>/dev/null || { echo "SKIP: cannot create network namespaces"; exit $SKIP; }
 	ip netns add "$NB"
+	ip -n "$NA" link set lo up
+	ip -n "$NB" link set lo up
 }
 
 # link IDX: veth pair ftlogIDX between a (10.77.IDX+1.1) and b (.2)
