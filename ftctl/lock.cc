@@ -1,6 +1,7 @@
 // lock.cc - `ftctl lock`: the on-disk lock area (Documentation/lock.md,
 // Documentation/man/ftctl-lock.8.md).
 #include <signal.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,9 +140,11 @@ int OpenHost(const Options &o, const LockArgs &a, std::unique_ptr<FileDisk> *dis
 	if (!a.host_id)
 		return Fail(o, EXIT_USAGE, "--host-id N is required");
 	Status st = FileDisk::Open(a.pos[0], 0, disk);
+	uint64_t seed = uint64_t(clock->Now()) ^ (uint64_t(getpid()) << 32);
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed ^= uint64_t(time(nullptr));
 	if (st.ok())
-		st = Lockspace::Open(disk->get(), clock, a.host_id, Owner(),
-				     uint64_t(clock->Now()) ^ (uint64_t(getpid()) << 32), ls);
+		st = Lockspace::Open(disk->get(), clock, a.host_id, Owner(), seed, ls);
 	if (!st.ok())
 		return Fail(o, st.err() == EINVAL ? EXIT_USAGE : EXIT_ERROR, st.msg());
 	st = (*ls)->AcquireHostId(give_up);
@@ -180,6 +183,8 @@ int Hold(const Options &o, Lockspace *ls, SystemClock *clock, const std::string 
 			break; // the fence reports it
 		if (sigtimedwait(&set, nullptr, &zero) > 0) {
 			std::lock_guard<std::mutex> g(out_mu);
+			if (!ls->Valid())
+				break; // too late to release: the fence reports the loss
 			st = ls->ReleaseHostId();
 			if (!st.ok())
 				return Fail(o, EXIT_ERROR, st.msg());
