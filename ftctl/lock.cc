@@ -2,6 +2,7 @@
 // Documentation/man/ftctl-lock.8.md).
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "lock/fence.h"
 #include "lock/lockspace.h"
 #include "lock/timing.h"
+#include "lock/watchdog.h"
 
 using namespace kvmft;
 using namespace kvmft::lock;
@@ -29,7 +31,7 @@ void LockUsage(FILE *f)
 		     "Usage: ftctl lock init PATH [ --hosts N ] [ --resources N ] [ --cluster NAME ]\n"
 		     "                  [ --renew-ms MS ] [ --io-timeout-ms MS ] [ --lease-ms MS ] [ --force ]\n"
 		     "       ftctl lock show PATH\n"
-		     "       ftctl lock acquire PATH RESOURCE --host-id N [ --timeout S ] [ --hold ]\n"
+		     "       ftctl lock acquire PATH RESOURCE --host-id N [ --timeout S ] [ --hold | --run CMD ]\n"
 		     "       ftctl lock release PATH RESOURCE --host-id N [ --timeout S ]\n"
 		     "       ftctl lock help\n");
 }
@@ -41,6 +43,7 @@ struct LockArgs {
 	uint32_t host_id = 0;
 	double timeout_s = 60;
 	bool hold = false, force = false;
+	std::string run; // --run CMD: guarded command, implies --hold
 };
 
 bool ParseU32(const std::string &s, uint32_t *v)
@@ -81,6 +84,9 @@ std::string ParseArgs(const Args &args, LockArgs *a)
 				return "bad number \"" + v + "\" for " + w;
 		} else if (w == "--cluster") {
 			a->hdr.cluster = v;
+		} else if (w == "--run") {
+			a->run = v;
+			a->hold = true;
 		} else if (w == "--timeout") {
 			char *end = nullptr;
 			a->timeout_s = std::strtod(v.c_str(), &end);
@@ -163,34 +169,76 @@ void Say(const Options &o, const char *event, const std::string &res)
 	std::fflush(stdout);
 }
 
-int Hold(const Options &o, Lockspace *ls, SystemClock *clock, const std::string &res)
+// Start `cmd` (sh -c) in its own process group, guarded by a watchdog
+// process that kills the group at the lease deadline even if we freeze.
+pid_t StartGuarded(const std::string &cmd, const sigset_t &blocked)
 {
-	Fence fence(ls, [&o, &res](const std::string &why) {
+	pid_t child = fork();
+	if (child == 0) {
+		setpgid(0, 0);
+		pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
+		execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char *>(nullptr));
+		_exit(127);
+	}
+	if (child > 0)
+		setpgid(child, child);
+	return child;
+}
+
+// Stay owner, renewing, until a signal (release, exit 0), the guarded
+// command's exit (release, exit 0 or 1 as it did), or the loss of the
+// lease (the fence kills the command, prints "lost", exits 4).
+int Hold(const Options &o, Lockspace *ls, SystemClock *clock, const std::string &res,
+	 const std::string &cmd)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pid_t child = cmd.empty() ? 0 : StartGuarded(cmd, set);
+	std::unique_ptr<Watchdog> wd;
+	if (child < 0 || (child && !Watchdog::Start(child, ls->Deadline(), 5 * kMs, &wd).ok())) {
+		if (child > 0)
+			kill(-child, SIGKILL);
+		ls->ReleaseHostId();
+		return Fail(o, EXIT_ERROR, "cannot start the guarded command and its watchdog");
+	}
+	Fence fence(ls, [&o, &res, child](const std::string &why) {
+		if (child)
+			kill(-child, SIGKILL);
 		std::lock_guard<std::mutex> g(out_mu);
 		Say(o, "lost", res);
 		std::fprintf(stderr, "Error: %s: %s\n", res.c_str(), why.c_str());
 		std::fflush(stderr);
 		_exit(EXIT_LOST);
 	});
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	struct timespec zero = {};
+	int rc = EXIT_OK, status = 0;
 	for (;;) {
 		Status st = ls->SleepRenewing(clock->Now() + ls->timing().renew / 4);
 		if (!st.ok())
 			break; // the fence reports it
-		if (sigtimedwait(&set, nullptr, &zero) > 0) {
-			std::lock_guard<std::mutex> g(out_mu);
-			if (!ls->Valid())
-				break; // too late to release: the fence reports the loss
-			st = ls->ReleaseHostId();
-			if (!st.ok())
-				return Fail(o, EXIT_ERROR, st.msg());
-			Say(o, "released", res);
-			return EXIT_OK;
+		if (wd)
+			wd->Arm(ls->Deadline());
+		bool done = child && waitpid(child, &status, WNOHANG) == child;
+		if (done)
+			rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? EXIT_OK : EXIT_ERROR;
+		if (!done && sigtimedwait(&set, nullptr, &zero) <= 0)
+			continue;
+		if (child && !done) {
+			kill(-child, SIGTERM);
+			waitpid(child, &status, 0);
 		}
+		std::lock_guard<std::mutex> g(out_mu);
+		if (!ls->Valid())
+			break; // too late to release: the fence reports the loss
+		if (wd)
+			wd->Disarm();
+		st = ls->ReleaseHostId();
+		if (!st.ok())
+			return Fail(o, EXIT_ERROR, st.msg());
+		Say(o, "released", res);
+		return rc;
 	}
 	clock->SleepUntil(clock->Now() + 1000 * kMs); // let the fence fire
 	return Fail(o, EXIT_LOST, res + ": " + ls->LostReason());
@@ -204,7 +252,7 @@ int DoAcquire(const Options &o, const LockArgs &a)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	if (a.hold)
+	if (a.hold || !a.run.empty())
 		pthread_sigmask(SIG_BLOCK, &set, nullptr);
 	SystemClock clock;
 	int64_t give_up = clock.Now() + int64_t(a.timeout_s * 1e9);
@@ -226,7 +274,7 @@ int DoAcquire(const Options &o, const LockArgs &a)
 	}
 	// Without --hold the claim stays on disk and lapses with the host
 	// lease (D after this exit), unless `release` clears it first.
-	return a.hold ? Hold(o, ls.get(), &clock, res) : EXIT_OK;
+	return a.hold ? Hold(o, ls.get(), &clock, res, a.run) : EXIT_OK;
 }
 
 int DoRelease(const Options &o, const LockArgs &a)

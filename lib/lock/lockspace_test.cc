@@ -7,6 +7,11 @@
 #include "lock/fence.h"
 #include "lock/lockspace.h"
 #include "lock/monitor.h"
+#include "lock/watchdog.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -373,4 +378,36 @@ TEST_CASE("fence fires at the deadline even while renewal is stuck in I/O", "[lo
 	unblock.set_value();
 	renew.join();
 	CHECK_FALSE(a->Valid());
+}
+
+TEST_CASE("watchdog process kills the guarded group at the deadline, not after disarm", "[lock]")
+{
+	SystemClock clk;
+	auto spawn = [] {
+		pid_t p = fork();
+		if (p == 0) {
+			setpgid(0, 0);
+			pause();
+			_exit(0);
+		}
+		setpgid(p, p);
+		return p;
+	};
+	pid_t vm = spawn();
+	REQUIRE(vm > 0);
+	std::unique_ptr<Watchdog> wd;
+	REQUIRE(Watchdog::Start(vm, clk.Now() + 20 * kMs, kMs, &wd).ok());
+	int status = 0;
+	REQUIRE(waitpid(vm, &status, 0) == vm); // returns only once killed
+	CHECK(WIFSIGNALED(status));
+	CHECK(WTERMSIG(status) == SIGKILL);
+	wd.reset(); // reaps the watchdog
+	pid_t vm2 = spawn();
+	REQUIRE(Watchdog::Start(vm2, clk.Now() + 20 * kMs, kMs, &wd).ok());
+	wd->Disarm();
+	std::this_thread::sleep_for(std::chrono::milliseconds(100));
+	CHECK(waitpid(vm2, &status, WNOHANG) == 0); // still alive
+	CHECK_FALSE(wd->Fired());
+	kill(vm2, SIGKILL);
+	waitpid(vm2, &status, 0);
 }
