@@ -156,10 +156,29 @@ Status Engine::Run(int *status, uint64_t pause_at)
 	}
 	*status = status_;
 	Status s = sink_ ? sink_->Flush() : Status::Ok();
-	if (ack_)
-		m_->console().Release(ack_());
+	if (s.ok())
+		s = DrainHeld();
 	m_->console().Flush();
 	return s;
+}
+
+// The guest ended: its last outputs go out once the ACK covers them.
+Status Engine::DrainHeld()
+{
+	if (!ack_)
+		return Status::Ok();
+	uint64_t t0 = MonotonicNowNs();
+	for (;;) {
+		m_->console().Release(ack_());
+		if (!m_->console().held())
+			return Status::Ok();
+		if (MonotonicNowNs() - t0 > cfg_.hold_timeout_ns)
+			return Status::Error(ETIMEDOUT, fmt::format(
+				"{} console bytes still held: the log was not acknowledged",
+				m_->console().held()));
+		timespec ts{0, 100000};
+		nanosleep(&ts, nullptr);
+	}
 }
 
 Status Engine::HandleExit(bool *ended)
@@ -239,7 +258,7 @@ Status Engine::CheckExit(uint32_t reason)
 	e.reserved = 0;
 	e.rip = Rip();
 	Status s = Append(&e, sizeof(e));
-	m_->console().set_tag(sink_->appended());
+	m_->console().set_tag(sink_->tag());
 	return s;
 }
 

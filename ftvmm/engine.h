@@ -46,6 +46,8 @@ struct EngineConfig {
 					// amount up to this (tests)
 	uint64_t seed = 1;		// jitter randomness
 	bool go_live = false;		// replay: become the primary at log end
+	uint64_t hold_timeout_ns = 10000000000ULL; // output hold: how long the
+					// end of a run waits for the last ACK
 };
 
 struct EngineStats {
@@ -95,6 +97,7 @@ private:
 	Status Append(void *rec, uint32_t len);
 	Status Diverged(const std::string &what) const;
 	Status GoLive();
+	Status DrainHeld();
 	// The log ended where `where` says: go live if configured (*live),
 	// else an ENODATA error.
 	Status LogEnded(const char *where, bool *live);

@@ -27,8 +27,9 @@ public:
 	// rec: len bytes starting with a kvm_ft_rec_hdr whose len == len.
 	virtual Status Append(void *rec, uint32_t len) = 0;
 	virtual Status Flush() = 0;
-	// Records appended so far (the log position ACKs refer to).
-	virtual uint64_t appended() const = 0;
+	// Log position after everything appended so far, in the unit ACKs
+	// use: records for a file, ring bytes (producer_pos) for a ring.
+	virtual uint64_t tag() const = 0;
 };
 
 class LogWriter : public LogSink {
@@ -39,7 +40,8 @@ public:
 			     std::unique_ptr<LogWriter> *out);
 	Status Append(void *rec, uint32_t len) override;
 	Status Flush() override;
-	uint64_t appended() const override { return seq_; }
+	uint64_t tag() const override { return seq_; }
+	uint64_t records() const { return seq_; }
 	uint64_t bytes() const { return bytes_; }
 
 private:

@@ -1,0 +1,38 @@
+// ring_sink.h - the FT log into a kvm-ft ring (uapi/linux/kvm_ft.h) that
+// ftlogd consumes: the VMM's output mode without kvm_ft.ko.
+//
+// Never drops a record: when the ring is full (the secondary lags and
+// ftlogd holds unacknowledged records), Append waits — the primary is
+// slowed down (SPEC 1.5). Waiting longer than the stall limit is an error.
+// tag() and Ack() are ring byte positions: an output tagged with tag()
+// may be released once Ack() >= tag (Documentation/ftlogd.md).
+//
+// Thread safety: the producer side of one ring, used by the vCPU thread.
+#pragma once
+
+#include <atomic>
+
+#include "logfile.h"
+#include "ring/ring.h"
+
+namespace kvmft::vmm {
+
+class RingSink : public LogSink {
+public:
+	RingSink(const RingView &v, int eventfd, uint64_t stall_limit_ns = 10000000000ULL)
+		: v_(v), prod_(v, eventfd), limit_ns_(stall_limit_ns) {}
+	Status Append(void *rec, uint32_t len) override;
+	Status Flush() override { return Status::Ok(); }
+	uint64_t tag() const override;
+	// ctl->ack_pos as ftlogd published it.
+	uint64_t Ack() const;
+	uint64_t stalls() const { return stalls_.load(); }	// Appends that waited
+
+private:
+	RingView v_;
+	RingProducer prod_;
+	uint64_t limit_ns_;
+	std::atomic<uint64_t> stalls_{0};
+};
+
+} // namespace kvmft::vmm
