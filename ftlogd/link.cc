@@ -51,19 +51,21 @@ Status Link::Flush()
 
 Status Link::Fill()
 {
-	// At most a few MiB per call so the caller gets to store and ACK.
-	static thread_local std::vector<uint8_t> buf(256 * 1024);
+	// TLS hands out at most one 16 KiB record per read; decrypt straight
+	// into the decoder. At most 256 KiB per call so the caller gets to
+	// store and ACK early.
+	constexpr size_t kRecord = 16 * 1024 + 256;
 	for (int i = 0; i < 16; i++) {
 		size_t n = 0;
 		Status err;
-		TlsConn::Io r = conn_->Read(buf.data(), buf.size(), &n, &err);
+		TlsConn::Io r = conn_->Read(dec_.Reserve(kRecord), kRecord, &n, &err);
+		dec_.Commit(n);
 		if (r == TlsConn::kAgain)
 			break;
 		if (r == TlsConn::kClosed)
 			return Status::Error(ECONNRESET, "peer closed the connection");
 		if (r != TlsConn::kOk)
 			return err;
-		dec_.Feed(buf.data(), n);
 		bytes_in_ += n;
 	}
 	return Status::Ok();

@@ -81,8 +81,10 @@ Status CheckFrameHdr(const FrameHdr &h)
 	return Status::Ok();
 }
 
-void FrameDecoder::Feed(const void *p, size_t n)
+uint8_t *FrameDecoder::Reserve(size_t n)
 {
+	// Drop consumed bytes first: all of them when nothing is left, else
+	// once they are the larger part (a partial frame is moved rarely).
 	if (off_ && off_ == buf_.size()) {
 		buf_.clear();
 		off_ = 0;
@@ -90,8 +92,20 @@ void FrameDecoder::Feed(const void *p, size_t n)
 		buf_.erase(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(off_));
 		off_ = 0;
 	}
-	const auto *b = static_cast<const uint8_t *>(p);
-	buf_.insert(buf_.end(), b, b + n);
+	used_ = buf_.size();
+	buf_.resize(used_ + n);
+	return data() + used_;
+}
+
+void FrameDecoder::Commit(size_t m)
+{
+	buf_.resize(used_ + m);
+}
+
+void FrameDecoder::Feed(const void *p, size_t n)
+{
+	std::memcpy(Reserve(n), p, n);
+	Commit(n);
 }
 
 FrameDecoder::Result FrameDecoder::Next(Frame *f, Status *err)
@@ -103,7 +117,7 @@ FrameDecoder::Result FrameDecoder::Next(Frame *f, Status *err)
 	if (buffered() < kFrameHdrLen)
 		return kNeedMore;
 	FrameHdr h;
-	std::memcpy(&h, buf_.data() + off_, sizeof(h));
+	std::memcpy(&h, data() + off_, sizeof(h));
 	Status st = CheckFrameHdr(h);
 	if (!st.ok()) {
 		failed_ = true;
@@ -112,7 +126,7 @@ FrameDecoder::Result FrameDecoder::Next(Frame *f, Status *err)
 	}
 	if (buffered() < kFrameHdrLen + h.len)
 		return kNeedMore;
-	const uint8_t *pay = buf_.data() + off_ + kFrameHdrLen;
+	const uint8_t *pay = data() + off_ + kFrameHdrLen;
 	if (Crc32c(0, pay, h.len) != h.pay_crc) {
 		failed_ = true;
 		*err = Status::Error(EBADMSG, std::string(FrameTypeName(h.type)) + " frame seq " +

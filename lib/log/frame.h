@@ -92,12 +92,24 @@ class FrameDecoder {
 public:
 	enum Result { kNeedMore, kFrame, kError };
 	void Feed(const void *p, size_t n);
+	// Zero-copy feeding: Reserve() returns room for n bytes at the end of
+	// the buffer; Commit() adds the m <= n bytes written there.
+	uint8_t *Reserve(size_t n);
+	void Commit(size_t m);
 	Result Next(Frame *f, Status *err);
 	size_t buffered() const { return buf_.size() - off_; }
 
 private:
-	std::vector<uint8_t> buf_;
+	// A byte that is not zeroed when the vector grows (Reserve() is on
+	// the receive path of every byte).
+	struct Byte {
+		uint8_t v;
+		Byte() {} // NOLINT: leave uninitialised
+	};
+	uint8_t *data() { return reinterpret_cast<uint8_t *>(buf_.data()); }
+	std::vector<Byte> buf_;
 	size_t off_ = 0;
+	size_t used_ = 0; // buf_ size before the last Reserve()
 	bool failed_ = false;
 };
 
