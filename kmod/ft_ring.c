@@ -25,10 +25,16 @@
  *      before we overwrite that space.
  *  (B) smp_store_release(prod->producer_pos) pairs with the consumer's
  *      acquire load of producer_pos (A'): record bytes are visible first.
- *  (C) smp_mb() between publishing and reading ctl->flags pairs with the
- *      consumer's full barrier between setting KVM_FT_CTL_WAKEUP and
- *      re-reading producer_pos (C'): either we see WAKEUP and wake it, or
- *      it sees our record and does not sleep.
+ *  (C) smp_mb() between publishing and reading ctl->flags and
+ *      consumer_pos pairs with the consumer's full barrier between
+ *      setting KVM_FT_CTL_WAKEUP (after storing consumer_pos) and
+ *      re-reading producer_pos (C'): either we see WAKEUP and its
+ *      consumer_pos and wake it, or it sees our record and does not sleep.
+ *
+ * We wake only a consumer that asked (WAKEUP) and had consumed everything
+ * before this record: one wakeup per empty-to-non-empty transition, as
+ * BPF's ringbuf does, not one per record (each wakeup is an irq_work, a
+ * self-IPI on the vCPU's CPU).
  */
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
@@ -104,12 +110,14 @@ bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
 		   struct kvm_ft_rec_hdr *rec, u32 len)
 {
 	u64 now = ktime_get_ns();
+	u64 start;
 	bool ok;
 
 	if (atomic_cmpxchg_acquire(&r->busy, 0, 1) != 0) {
 		WRITE_ONCE(r->prod->lost, r->prod->lost + 1);
 		return false;	/* second producer: see file comment */
 	}
+	start = r->head;
 	if (r->pending_lost) {
 		struct kvm_ft_rec_lost l = {
 			.hdr.type = KVM_FT_REC_LOST,
@@ -147,7 +155,8 @@ bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
 	atomic_set_release(&r->busy, 0);
 
 	smp_mb();						/* (C) */
-	if (ok && (READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP))
+	if (r->head != start && (READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP) &&
+	    READ_ONCE(r->ctl->consumer_pos) == start)
 		irq_work_queue(&vm->iw);
 	return ok;
 }

@@ -342,11 +342,14 @@ bool RingProducer::Put(const void *rec, uint32_t len)
 	v_.prod->records++;
 	// Release: pairs with the consumer's acquire load of producer_pos.
 	StoreRelease(&v_.prod->producer_pos, prod + len);
-	// Full barrier: pairs with the consumer's barrier after it sets
-	// KVM_FT_CTL_WAKEUP (RingSet::Wait).
+	// Full barrier: pairs with the consumer's barrier after it stores
+	// consumer_pos and sets KVM_FT_CTL_WAKEUP (RingSet::Wait). Wake only a
+	// consumer that asked and had read everything before this record: one
+	// wakeup per empty-to-non-empty transition, not one per record.
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint64_t start = prod - pad;
 	if ((__atomic_load_n(&v_.ctl->flags, __ATOMIC_RELAXED) & KVM_FT_CTL_WAKEUP) &&
-	    efd_ >= 0) {
+	    __atomic_load_n(&v_.ctl->consumer_pos, __ATOMIC_RELAXED) == start && efd_ >= 0) {
 		uint64_t one = 1;
 		ssize_t r = write(efd_, &one, sizeof(one));
 		(void)r;

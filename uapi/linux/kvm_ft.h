@@ -57,8 +57,10 @@
  * Wakeups: a consumer that wants to sleep sets ctl->flags |= WAKEUP,
  * issues a full barrier, re-reads producer_pos, and sleeps in poll() only
  * if still empty. The producer, after publishing, issues a full barrier
- * and reads ctl->flags; if WAKEUP is set it wakes poll(). The two full
- * barriers pair (store-buffer pattern): one side always sees the other.
+ * and reads ctl->flags and consumer_pos; if WAKEUP is set and the
+ * consumer had read everything before this record, it wakes poll(). The
+ * two full barriers pair (store-buffer pattern): one side always sees
+ * the other.
  */
 #define KVM_FT_RING_CTL_OFF	0		/* in pages */
 #define KVM_FT_RING_PROD_OFF	1		/* in pages */
