@@ -84,6 +84,9 @@ Status TlsContext::Create(const TlsConfig &c, bool server, std::shared_ptr<TlsCo
 		return Status::Error(ENOMEM, "SSL_CTX_new: " + SslErrors());
 	SSL_CTX *x = t->ctx_;
 	SSL_CTX_set_min_proto_version(x, TLS1_3_VERSION);
+	// AES-128-GCM first: the cheapest AEAD with AES-NI on the log path.
+	SSL_CTX_set_ciphersuites(x, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+				    "TLS_CHACHA20_POLY1305_SHA256");
 	SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
 	if (server)
