@@ -1,0 +1,15 @@
+#!/bin/sh
+# run.sh - build and run the kvm_ft.ko benchmarks in a TCG test VM.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${BUILD:-$top/build}/bench-kmod
+mkdir -p "$out"
+make -s -C "$top/kmod"
+cc -O2 -Wall -Werror -pthread -I"$top/uapi" -o "$out/kvm_ft_bench" \
+	"$top/bench/kmod/kvm_ft_bench.c" "$top/selftests/kvm_ft/ftsession.c" \
+	"$top/selftests/kvm_ft/microvm.c"
+"$top/selftests/rig/mkinitramfs.sh" "$out/bench.cpio.gz" \
+	"$top/bench/kmod/vm_payload.sh" "$top/kmod/kvm_ft.ko:/lib/kvm_ft.ko" \
+	"$out/kvm_ft_bench"
+"$top/selftests/rig/boot.sh" "$out/bench.cpio.gz" "$out/bench.log" 1200 || true
+grep '^bench:' "$out/bench.log"
