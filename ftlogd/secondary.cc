@@ -65,8 +65,9 @@ void Secondary::Serve(std::unique_ptr<Link> l)
 	Status st = Loop(l.get());
 	if (stop_ || takeover_) {
 		bool ready;
-		const char bye[] = "replaced by a newer connection";
-		l->Queue(kvmft::kFrameBye, 0, 0, bye, sizeof(bye) - 1);
+		std::string bye = stop_ ? "session removed on the secondary"
+					: "replaced by a newer connection";
+		l->Queue(kvmft::kFrameBye, 0, 0, bye.data(), bye.size());
 		l->Pump(-1, 0, &ready);
 		SetState(stop_ ? "stopped" : "connected");
 		return;
