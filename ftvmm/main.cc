@@ -12,9 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "engine.h"
+#include "ftlogd_link.h"
 #include "loader.h"
 #include "logfile.h"
 #include "machine.h"
+#include "ring_sink.h"
+#include "ring_source.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -23,7 +26,9 @@ namespace {
 
 struct Options {
 	std::string mem = "64M", serial, record, log, stats, net, disk, image;
-	std::string snapshot;
+	std::string snapshot, ftlogd, session, peer;
+	uint32_t ring_bytes = 1 << 20;
+	double live_timeout_ms = 3000;
 	std::vector<std::string> restore;
 	uint64_t snapshot_every = 0;
 	unsigned vcpus = 1;
@@ -171,11 +176,16 @@ int CmdRun(const Options &o)
 	std::unique_ptr<Machine> m;
 	uint64_t hash = 0;
 	bool record = !o.record.empty();
-	Status s = Setup(o, record || !o.snapshot.empty(), &m, &hash);
+	bool ft = !o.ftlogd.empty();
+	if ((record || ft) && !o.snapshot.empty())
+		return Fail(Status::Error(EINVAL, "recording and --snapshot share the dirty log: pick one"));
+	if (record && ft)
+		return Fail(Status::Error(EINVAL, "--record and --ftlogd: pick one log destination"));
+	if (ft && (o.session.empty() || o.peer.empty()))
+		return Fail(Status::Error(EINVAL, "--ftlogd needs --session and --peer"));
+	Status s = Setup(o, record || ft || !o.snapshot.empty(), &m, &hash);
 	if (!s.ok())
 		return Fail(s);
-	if (record && !o.snapshot.empty())
-		return Fail(Status::Error(EINVAL, "--record and --snapshot share the dirty log: pick one"));
 	if (!o.snapshot.empty() && !o.snapshot_every)
 		return Fail(Status::Error(EINVAL, "--snapshot needs --snapshot-every N"));
 	std::unique_ptr<LogWriter> log;
@@ -186,6 +196,17 @@ int CmdRun(const Options &o)
 	}
 	Engine e(m.get(), MakeEngineConfig(o));
 	e.SetRecord(log.get());
+	RingSet rings;
+	UniqueFd ctl;
+	std::unique_ptr<RingSink> sink;
+	if (!o.ftlogd.empty()) {
+		s = RegisterPrimary(o.ftlogd, o.session, o.peer, o.ring_bytes, &rings, &ctl);
+		if (!s.ok())
+			return Fail(s);
+		sink = std::make_unique<RingSink>(rings.ring(0), rings.event_fd());
+		e.SetRecord(sink.get());
+		e.SetAck([&] { return sink->Ack(); });
+	}
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
 	s = RunWithSnapshots(o, *m, e, hash, &status);
@@ -196,22 +217,55 @@ int CmdRun(const Options &o)
 	return status;
 }
 
+// The log to replay: a file (--log) or ftlogd's secondary ring (--ftlogd).
+struct ReplayInput {
+	LogReader reader;
+	std::unique_ptr<FileSource> file;
+	RingSet rings;
+	UniqueFd ctl;
+	std::unique_ptr<RingSource> ring;
+	RecordSource *src = nullptr;
+};
+
+Status OpenReplayInput(const Options &o, Options *opt, ReplayInput *in)
+{
+	if (o.log.empty() == o.ftlogd.empty())
+		return Status::Error(EINVAL, "replay needs exactly one of --log and --ftlogd");
+	if (!o.ftlogd.empty()) {
+		if (o.session.empty())
+			return Status::Error(EINVAL, "--ftlogd needs --session");
+		Status s = AttachSecondary(o.ftlogd, o.session, 30000000000ULL, &in->rings, &in->ctl);
+		if (!s.ok())
+			return s;
+		in->ring = std::make_unique<RingSource>(
+			&in->rings, static_cast<uint64_t>(o.live_timeout_ms * 1e6));
+		in->src = in->ring.get();
+		return Status::Ok();
+	}
+	Status s = LogReader::Open(o.log, &in->reader);
+	if (!s.ok())
+		return s;
+	in->reader.set_allow_torn_tail(o.go_live);
+	if (in->reader.header().kind != KVM_FT_FILE_LOG)
+		return Status::Error(EINVAL, o.log + ": not a record/replay log");
+	opt->mem = std::to_string(in->reader.header().mem_bytes);
+	in->file = std::make_unique<FileSource>(&in->reader);
+	in->src = in->file.get();
+	return Status::Ok();
+}
+
 int CmdReplay(const Options &o)
 {
-	LogReader reader;
-	Status s = LogReader::Open(o.log, &reader);
+	Options opt = o;
+	ReplayInput in;
+	Status s = OpenReplayInput(o, &opt, &in);
 	if (!s.ok())
 		return Fail(s);
-	reader.set_allow_torn_tail(o.go_live);
-	if (reader.header().kind != KVM_FT_FILE_LOG)
-		return Fail(Status::Error(EINVAL, o.log + ": not a record/replay log"));
-	Options opt = o;
-	opt.mem = std::to_string(reader.header().mem_bytes);
 	std::unique_ptr<Machine> m;
 	uint64_t hash = 0;
 	if (!(s = Setup(opt, !o.record.empty(), &m, &hash)).ok())
 		return Fail(s);
-	if (hash != reader.header().image_hash)
+	if (in.file && hash != in.reader.header().image_hash)
 		return Fail(Status::Error(EINVAL, fmt::format(
 			"{} was recorded with another image than {}", o.log, o.image)));
 	std::unique_ptr<LogWriter> log;
@@ -220,17 +274,16 @@ int CmdReplay(const Options &o)
 		if (!(s = LogWriter::Create(o.record, hdr, &log)).ok())
 			return Fail(s);
 	}
-	FileSource src(&reader);
 	Engine e(m.get(), MakeEngineConfig(opt));
-	e.SetReplay(&src);
+	e.SetReplay(in.src);
 	e.SetRecord(log.get());
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
 	if (!(s = e.Run(&status)).ok())
 		return Fail(s);
-	if (reader.torn())
+	if (in.file && in.reader.torn())
 		fmt::print(stderr, "ftvmm: {} ends inside a record at offset {}; "
-			   "replayed up to it\n", o.log, reader.offset());
+			   "replayed up to it\n", o.log, in.reader.offset());
 	if (!e.replaying())
 		fmt::print(stderr, "ftvmm: log ended at position {}; went live\n",
 			   e.stats().went_live_at);
@@ -310,6 +363,10 @@ int main(int argc, char **argv)
 	run->add_option("--mem", o.mem, "Guest RAM (e.g. 64M, 1G; max 3G)");
 	run->add_option("--vcpus", o.vcpus, "vCPUs (1)");
 	run->add_option("--record", o.record, "Record the FT log to FILE");
+	run->add_option("--ftlogd", o.ftlogd, "Record to a ring registered with ftlogd at SOCKET");
+	run->add_option("--session", o.session, "ftlogd session name");
+	run->add_option("--peer", o.peer, "ftlogd peer host of the secondary");
+	run->add_option("--ring-bytes", o.ring_bytes, "Log ring size (power of two)");
 	run->add_option("--net", o.net, "virtio-net on TAP (not implemented)");
 	run->add_option("--disk", o.disk, "virtio-blk on FILE (not implemented)");
 	run->add_flag("--flat", o.flat, "IMAGE is a raw binary loaded at 0x100000");
@@ -320,7 +377,12 @@ int main(int argc, char **argv)
 	run->add_option("IMAGE", o.image, "Guest image")->required();
 	auto *rep = app.add_subcommand("replay", "Replay a recorded log");
 	CommonOptions(rep, o);
-	rep->add_option("--log", o.log, "Log FILE to replay")->required();
+	rep->add_option("--log", o.log, "Log FILE to replay");
+	rep->add_option("--ftlogd", o.ftlogd, "Replay live from ftlogd at SOCKET");
+	rep->add_option("--session", o.session, "ftlogd session name");
+	rep->add_option("--live-timeout", o.live_timeout_ms,
+			"Live log silent this long (ms) = ended (default 3000)");
+	rep->add_option("--mem", o.mem, "Guest RAM (with --ftlogd; as on the primary)");
 	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
 	rep->add_option("--record", o.record, "After going live, record to FILE");
 	rep->add_option("IMAGE", o.image, "Guest image the log was recorded with")->required();

@@ -1,0 +1,51 @@
+// ftlogd_link.cc - register / attach with ftlogd (ftlogd_link.h).
+#include "ftlogd_link.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "channel/unix_msg.h"
+#include "client.h"
+#include "machine.h"
+
+namespace kvmft::vmm {
+
+Status RegisterPrimary(const std::string &socket, const std::string &session,
+		       const std::string &peer, uint32_t ring_bytes, RingSet *rings,
+		       UniqueFd *ctl)
+{
+	Status s = RingSet::CreateMemfd(1, ring_bytes, rings);
+	if (s.ok())
+		s = ConnectUnix(socket, ctl);
+	nlohmann::json rep;
+	if (s.ok())
+		s = ftlogd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
+						 {"peer", peer}, {"kind", "memfd"}},
+				    {rings->fd(), rings->event_fd()}, &rep);
+	return s.Wrap("ftlogd register " + session);
+}
+
+Status AttachSecondary(const std::string &socket, const std::string &session,
+		       uint64_t timeout_ns, RingSet *rings, UniqueFd *ctl)
+{
+	Status s = ConnectUnix(socket, ctl);
+	uint64_t deadline = MonotonicNowNs() + timeout_ns;
+	while (s.ok()) {
+		nlohmann::json rep;
+		std::vector<UniqueFd> fds;
+		s = ftlogd::Request(ctl->get(), {{"cmd", "attach"}, {"session", session}}, {},
+				    &rep, &fds);
+		if (s.ok() && fds.size() == 2)
+			return RingSet::MapMemfd(fds[0].get(), fds[1].get(), rings);
+		if (s.ok())
+			s = Status::Error(EPROTO, "attach: no ring fds in the reply");
+		if (MonotonicNowNs() > deadline)
+			break;
+		s = Status::Ok();
+		usleep(20000);
+	}
+	return s.Wrap("ftlogd attach " + session);
+}
+
+} // namespace kvmft::vmm

@@ -1,0 +1,24 @@
+// ftlogd_link.h - ftvmm's side of ftlogd's control socket
+// (Documentation/ftlogd.md): a primary registers its log ring, a
+// secondary attaches to the ring ftlogd fills.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "base/unique_fd.h"
+#include "ring/ring.h"
+
+namespace kvmft::vmm {
+
+// Creates a one-ring memfd set of ring_bytes and registers it as session
+// with peer. *ctl keeps the registration alive.
+Status RegisterPrimary(const std::string &socket, const std::string &session,
+		       const std::string &peer, uint32_t ring_bytes, RingSet *rings,
+		       UniqueFd *ctl);
+// Attaches to session's secondary ring, retrying until it exists or
+// timeout_ns passes.
+Status AttachSecondary(const std::string &socket, const std::string &session,
+		       uint64_t timeout_ns, RingSet *rings, UniqueFd *ctl);
+
+} // namespace kvmft::vmm

@@ -1,0 +1,67 @@
+// ring_source.cc - live replay source (ring_source.h).
+#include "ring_source.h"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <linux/kvm_ft_vmm.h>
+
+#include "machine.h"
+
+namespace kvmft::vmm {
+
+Status RingSource::Fill()
+{
+	uint64_t t0 = MonotonicNowNs();
+	while (!ended_) {
+		uint64_t lost = 0;
+		size_t n = 0;
+		Status s = cons_.Drain([&](const kvm_ft_rec_hdr &h) {
+			if (h.type == KVM_FT_REC_LOST) {
+				lost++;
+				return;
+			}
+			q_.emplace_back((h.len + 7) / 8);
+			memcpy(q_.back().data(), &h, h.len);
+		}, &n, 256);
+		if (!s.ok())
+			return s.Wrap("log ring");
+		if (lost)
+			return Status::Error(EIO, "log ring: records were lost; the log has a hole");
+		if (next_ < q_.size())
+			return Status::Ok();
+		if (MonotonicNowNs() - t0 > idle_ns_)
+			ended_ = true;
+		else
+			rings_->Wait(50);
+	}
+	return Status::Ok();
+}
+
+Status RingSource::Peek(const kvm_ft_rec_hdr **rec)
+{
+	*rec = nullptr;
+	if (next_ == q_.size()) {
+		Status s = Fill();
+		if (!s.ok())
+			return s;
+	}
+	if (next_ < q_.size())
+		*rec = At(next_);
+	return Status::Ok();
+}
+
+Status RingSource::Next(const kvm_ft_rec_hdr **rec)
+{
+	Status s = Peek(rec);
+	if (!s.ok() || !*rec)
+		return s;
+	next_++;
+	if ((*rec)->type == KVM_FT_REC_VMM_EXIT && next_ > 1) {
+		q_.erase(q_.begin(), q_.begin() + (next_ - 1));
+		next_ = 1;
+		*rec = At(0);
+	}
+	return Status::Ok();
+}
+
+} // namespace kvmft::vmm

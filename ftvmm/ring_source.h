@@ -1,0 +1,44 @@
+// ring_source.h - replay live from a kvm-ft ring: the ring ftlogd fills on
+// the secondary host (Documentation/ftlogd.md, "Secondary side").
+//
+// Records are copied out of the ring (its space is given back at once);
+// a record returned stays valid until Next() returns the next VMM_EXIT
+// record, which is more than the engine needs (a checkpoint never
+// contains an exit). When no record arrives for idle_timeout_ns the log
+// is considered ended — the primary is gone — and Peek/Next return
+// nullptr: the replayer then goes live or stops. A LOST record (the ring
+// dropped records) is an error: the log has a hole.
+//
+// Thread safety: one thread (the vCPU thread) uses a RingSource.
+#pragma once
+
+#include <deque>
+#include <vector>
+
+#include "checkpoint.h"
+#include "ring/ring.h"
+
+namespace kvmft::vmm {
+
+class RingSource : public RecordSource {
+public:
+	RingSource(RingSet *rings, uint64_t idle_timeout_ns)
+		: rings_(rings), cons_(rings->ring(0)), idle_ns_(idle_timeout_ns) {}
+	Status Next(const kvm_ft_rec_hdr **rec) override;
+	Status Peek(const kvm_ft_rec_hdr **rec) override;
+
+private:
+	Status Fill();
+	const kvm_ft_rec_hdr *At(size_t i) const
+	{
+		return reinterpret_cast<const kvm_ft_rec_hdr *>(q_[i].data());
+	}
+	RingSet *rings_;
+	RingConsumer cons_;
+	uint64_t idle_ns_;
+	bool ended_ = false;
+	std::deque<std::vector<uint64_t>> q_; // records, 8-byte aligned
+	size_t next_ = 0;		      // q_[0, next_) already returned
+};
+
+} // namespace kvmft::vmm
