@@ -104,7 +104,9 @@ void FrameDecoder::Commit(size_t m)
 
 void FrameDecoder::Feed(const void *p, size_t n)
 {
-	std::memcpy(Reserve(n), p, n);
+	uint8_t *to = Reserve(n);
+	if (n)
+		std::memcpy(to, p, n);
 	Commit(n);
 }
 
