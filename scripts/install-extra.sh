@@ -1,21 +1,18 @@
 #!/bin/sh
 # install-extra.sh DESTDIR PREFIX - what `make install` adds to the CMake
-# install: the module source for DKMS, systemd units, man pages.
+# install (binaries, systemd units): the module source for DKMS, the uapi
+# headers, the documentation and man pages.
 set -eu
 dest=$1 prefix=$2
 top=$(cd "$(dirname "$0")/.." && pwd)
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$top/kmod/dkms.conf")
 src=$dest/usr/src/kvm-ft-$ver
 mkdir -p "$src/uapi/linux"
-cp "$top"/kmod/*.c "$top"/kmod/*.h "$top/kmod/Kbuild" "$top/kmod/Makefile" \
+cp "$top"/kmod/ft_*.c "$top"/kmod/*.h "$top/kmod/Kbuild" "$top/kmod/Makefile" \
 	"$top/kmod/dkms.conf" "$src/"
 cp "$top"/uapi/linux/*.h "$src/uapi/linux/"
 mkdir -p "$dest$prefix/include/linux"
 cp "$top"/uapi/linux/*.h "$dest$prefix/include/linux/"
-if ls "$top"/ftlogd/systemd/*.service >/dev/null 2>&1; then
-	mkdir -p "$dest/lib/systemd/system"
-	cp "$top"/ftlogd/systemd/*.service "$dest/lib/systemd/system/"
-fi
 mkdir -p "$dest$prefix/share/doc/kvm-ft/man"
 cp "$top"/Documentation/*.md "$dest$prefix/share/doc/kvm-ft/"
 cp "$top"/Documentation/man/*.md "$dest$prefix/share/doc/kvm-ft/man/"
