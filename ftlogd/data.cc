@@ -20,7 +20,7 @@ void Daemon::AcceptData(int lfd)
 {
 	kvmft::UniqueFd fd;
 	kvmft::SockAddr from;
-	kvmft::SockOpts o{"", cfg_.heartbeat_timeout_ms};
+	kvmft::SockOpts o{"", 2 * cfg_.heartbeat_timeout_ms};
 	if (!kvmft::AcceptConn(lfd, o, &fd, &from).ok())
 		return;
 	auto done = std::make_shared<std::atomic<bool>>(false);

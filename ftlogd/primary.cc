@@ -111,7 +111,7 @@ std::unique_ptr<Link> Primary::TryPath(size_t i, Status *err)
 	const Config &c = *env_.cfg;
 	const Path &p = peer_->paths[i];
 	kvmft::UniqueFd fd;
-	kvmft::SockOpts o{p.dev, c.heartbeat_timeout_ms};
+	kvmft::SockOpts o{p.dev, 2 * c.heartbeat_timeout_ms};
 	*err = kvmft::ConnectBound(p.local, p.peer, o, static_cast<int>(c.connect_timeout_ms), &fd);
 	if (!err->ok())
 		return nullptr;
