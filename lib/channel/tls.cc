@@ -9,6 +9,8 @@
 #include <poll.h>
 #include <time.h>
 
+#include <csignal>
+
 #include <cstdio>
 #include <memory>
 
@@ -77,6 +79,10 @@ int64_t NowMs()
 
 Status TlsContext::Create(const TlsConfig &c, bool server, std::shared_ptr<TlsContext> *out)
 {
+	// OpenSSL writes to the socket with write(): a peer that closed the
+	// connection would kill the process with SIGPIPE instead of giving
+	// EPIPE. Every program that makes TLS connections wants the error.
+	signal(SIGPIPE, SIG_IGN);
 	auto t = std::make_shared<TlsContext>();
 	t->server_ = server;
 	t->ctx_ = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());

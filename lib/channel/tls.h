@@ -32,6 +32,8 @@ struct TlsConfig {
 
 class TlsContext {
 public:
+	// Also sets SIGPIPE to ignored for the process: a write to a closed
+	// connection must fail with EPIPE, not kill the program.
 	static Status Create(const TlsConfig &c, bool server, std::shared_ptr<TlsContext> *out);
 	~TlsContext();
 	SSL_CTX *get() const { return ctx_; }
