@@ -2,7 +2,9 @@
 # check.sh - every test of kvm-ft, as `make check` runs them:
 #   1. unit and end-to-end tests (ctest) on an optimised build,
 #   2. the same under AddressSanitizer + UBSan,
-#   3. the kernel selftests in a TCG VM (selftests/run_kernel_tests.sh).
+#   3. the kernel selftests in a TCG VM (selftests/run_kernel_tests.sh),
+#   4. the on-disk lock across two TCG VMs sharing a disk
+#      (selftests/lock/run_two_vms.sh).
 # Ends with one line "N passed, N failed, N skipped" over all suites and
 # exits non-zero if anything failed.
 set -u
@@ -42,17 +44,26 @@ ctest_suite() {
 ctest_suite unit "$top/build"
 ctest_suite asan "$top/build-asan" -DKVMFT_SANITIZE=ON -DKVMFT_BENCH=OFF
 
-echo "== kernel selftests (TCG VM)"
-BUILD="$top/build" sh "$top/selftests/run_kernel_tests.sh" > "$top/build/selftests.log" 2>&1
-cat "$top/build/selftests.log"
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$top/build/selftests.log" | tail -n 1)
-if [ -n "$line" ]; then
-	set -- $line
-	pass=$((pass + $1)); fail=$((fail + $3)); skip=$((skip + $5))
-	[ "$3" -eq 0 ] || bad="$bad kernel"
-else
-	fail=$((fail + 1)); bad="$bad kernel-norun"
-fi
+# vm_suite NAME LOG SCRIPT: a suite of TCG VMs ending "N passed, ...".
+vm_suite() {
+	name=$1 log=$2 script=$3
+	echo "== $name"
+	BUILD="$top/build" sh "$script" > "$log" 2>&1
+	cat "$log"
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		set -- $line
+		pass=$((pass + $1)); fail=$((fail + $3)); skip=$((skip + $5))
+		[ "$3" -eq 0 ] || bad="$bad $name"
+	else
+		fail=$((fail + 1)); bad="$bad $name-norun"
+	fi
+}
+
+vm_suite "kernel selftests (TCG VM)" "$top/build/selftests.log" \
+	"$top/selftests/run_kernel_tests.sh"
+vm_suite "on-disk lock across two TCG VMs" "$top/build/lock-vms.log" \
+	"$top/selftests/lock/run_two_vms.sh"
 
 [ -z "$bad" ] || echo "failed suites:$bad"
 echo "$pass passed, $fail failed, $skip skipped"
