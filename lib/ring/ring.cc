@@ -225,15 +225,28 @@ bool RingSet::Wait(int timeout_ms)
 	// producer_pos and reading ctl->flags (store-buffer pattern).
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	bool ready = any();
-	if (!ready) {
-		int fd = kernel_ ? fd_.get() : efd_.get();
+	int fd = kernel_ ? fd_.get() : efd_.get();
+	uint64_t deadline = timeout_ms < 0 ? 0 : MonotonicNs() + uint64_t(timeout_ms) * 1000000;
+	// A wakeup may be stale (left in the eventfd by a record the consumer
+	// then read without sleeping): keep waiting until data or the timeout.
+	while (!ready && fd >= 0) {
+		int left = -1;
+		if (timeout_ms >= 0) {
+			uint64_t now = MonotonicNs();
+			if (now >= deadline)
+				break;
+			left = int((deadline - now + 999999) / 1000000);
+		}
 		pollfd p{fd, POLLIN, 0};
-		if (fd >= 0 && poll(&p, 1, timeout_ms) > 0 && !kernel_) {
+		int n = poll(&p, 1, left);
+		if (n > 0 && !kernel_) {
 			uint64_t v;
 			ssize_t r = read(fd, &v, sizeof(v));
 			(void)r;
 		}
 		ready = any();
+		if (n < 0 || (p.revents & (POLLHUP | POLLERR)))
+			break; // signal, or the session is gone: let the caller look
 	}
 	for (RingView &v : views_)
 		__atomic_store_n(&v.ctl->flags, v.ctl->flags & ~KVM_FT_CTL_WAKEUP,

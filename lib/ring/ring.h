@@ -62,8 +62,9 @@ public:
 	int event_fd() const { return efd_.get(); }
 
 	// Wait until any ring holds data or timeout_ms passes (-1: forever).
-	// Returns true if data is available. Arms and disarms the WAKEUP flag
-	// of every ring (Documentation/ring.md, "Wakeups").
+	// Returns true if data is available; false after the timeout, on a
+	// signal, or when a kernel session is gone (POLLHUP). Arms and disarms
+	// the WAKEUP flag of every ring (Documentation/ring.md, "Wakeups").
 	bool Wait(int timeout_ms);
 
 private:
