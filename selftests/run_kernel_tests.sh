@@ -22,6 +22,7 @@ make -s -C "$top/selftests/kvm_ft" OUTPUT="$out" KSFT_DIR="$out/ksft"
 	"$top/selftests/kvm_ft/vm_payload.sh" \
 	"$top/kmod/kvm_ft.ko:/lib/kvm_ft.ko" \
 	"$out/kvm_ft_test:/tests/kvm_ft_test" \
+	"$out/kvm_ft_abi_test:/tests/kvm_ft_abi_test" \
 	"$out/kvm_ft_nl_test:/tests/kvm_ft_nl_test" \
 	"$out/guest_loop" "$build/ftctl/ftctl"
 echo "selftests: booting the test VM (log: $out/kvm_ft.log)"
