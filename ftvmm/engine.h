@@ -38,6 +38,7 @@ constexpr int kExitUsage = 2;		// bad command line, image, log
 constexpr int kExitCrash = 4;		// VMM or KVM failure, guest triple fault
 constexpr int kExitDivergence = 6;	// replay diverged from the log
 constexpr int kExitLogEnd = 8;		// replay: log ended without END
+constexpr int kExitLock = 10;		// the VM's lock was not won or was lost
 
 struct EngineConfig {
 	uint64_t slice_ns = 10000000;	// kick a guest running this long
@@ -46,6 +47,9 @@ struct EngineConfig {
 					// amount up to this (tests)
 	uint64_t seed = 1;		// jitter randomness
 	bool go_live = false;		// replay: become the primary at log end
+	std::function<Status()> before_live; // replay: asked before going
+					// live (the VM's lock); an error
+					// stops the engine instead
 	uint64_t hold_timeout_ns = 10000000000ULL; // output hold: how long the
 					// end of a run waits for the last ACK
 };

@@ -172,6 +172,11 @@ Status Engine::LogEnded(const char *where, bool *live)
 
 Status Engine::GoLive()
 {
+	if (cfg_.before_live) {
+		Status s = cfg_.before_live();
+		if (!s.ok())
+			return s;
+	}
 	src_ = nullptr;
 	st_.went_live_at = pos_;
 	if (!sink_)

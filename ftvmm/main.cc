@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine.h"
+#include "lock/holder.h"
 #include "ftlogd_link.h"
 #include "loader.h"
 #include "logfile.h"
@@ -27,6 +28,9 @@ namespace {
 struct Options {
 	std::string mem = "64M", serial, record, log, stats, net, disk, image;
 	std::string snapshot, ftlogd, session, peer;
+	std::string lock, lock_name;	// --lock AREA, --lock-name (default --session)
+	uint32_t host_id = 0;
+	double lock_timeout_s = 30;
 	uint32_t ring_bytes = 1 << 20;
 	double live_timeout_ms = 3000;
 	std::vector<std::string> restore;
@@ -41,6 +45,7 @@ int ExitCodeFor(const Status &s)
 {
 	switch (s.err()) {
 	case EPROTO: return kExitDivergence;
+	case ENOLCK: return kExitLock;
 	case ENODATA: return kExitLogEnd;
 	case EINVAL: case ENOENT: case EEXIST: case ENOTSUP: return kExitUsage;
 	default: return kExitCrash;
@@ -51,6 +56,56 @@ int Fail(const Status &s)
 {
 	fmt::print(stderr, "ftvmm: {}\n", s.msg());
 	return ExitCodeFor(s);
+}
+
+Status CheckLockOptions(const Options &o)
+{
+	if (o.lock.empty()) {
+		if (o.host_id || !o.lock_name.empty())
+			return Status::Error(EINVAL, "--host-id and --lock-name need --lock AREA");
+		return Status::Ok();
+	}
+	if (!o.host_id)
+		return Status::Error(EINVAL, "--lock needs --host-id N (this host's id on the area)");
+	if (o.lock_name.empty() && o.session.empty())
+		return Status::Error(EINVAL, "--lock needs --lock-name NAME (or --session)");
+	return Status::Ok();
+}
+
+// Take this host's id on the lock area (the claim comes later).
+Status OpenLock(const Options &o, std::unique_ptr<lock::Holder> *h)
+{
+	char host[64] = "?";
+	gethostname(host, sizeof(host) - 1);
+	Status s = lock::Holder::Open(o.lock, o.host_id,
+				      fmt::format("ftvmm {}:{}", host, getpid()),
+				      static_cast<int64_t>(o.lock_timeout_s * 1e9), h);
+	if (s.ok())
+		return s;
+	if (s.err() == EBUSY) // our host id is live elsewhere
+		return Status::Error(ENOLCK, s.msg());
+	if (s.err() == EBADMSG) // not an area: a bad --lock argument
+		return Status::Error(EINVAL, s.msg());
+	return s.Wrap("lock area " + o.lock);
+}
+
+// Own the VM's lock, or stop: the loser of a failover race never runs the
+// VM (SPEC 1.7). Once owned, losing the lease ends the process, and the VM
+// with it, at once.
+Status ClaimLock(const Options &o, lock::Holder *h)
+{
+	const std::string name = o.lock_name.empty() ? o.session : o.lock_name;
+	Status s = h->Acquire(name, static_cast<int64_t>(o.lock_timeout_s * 1e9),
+			      [name](const std::string &why) {
+				      fmt::print(stderr, "ftvmm: lost the lock on {}: {}; "
+						 "stopping the VM\n", name, why);
+				      _exit(kExitLock);
+			      });
+	if (!s.ok())
+		return Status::Error(ENOLCK, fmt::format("the VM's lock {} is not ours: {}",
+							 name, s.msg()));
+	fmt::print(stderr, "ftvmm: owns the lock on {}\n", name);
+	return s;
 }
 
 Status ParseSize(const std::string &str, uint64_t *out)
@@ -183,11 +238,18 @@ int CmdRun(const Options &o)
 		return Fail(Status::Error(EINVAL, "--record and --ftlogd: pick one log destination"));
 	if (ft && (o.session.empty() || o.peer.empty()))
 		return Fail(Status::Error(EINVAL, "--ftlogd needs --session and --peer"));
-	Status s = Setup(o, record || ft || !o.snapshot.empty(), &m, &hash);
+	Status s = CheckLockOptions(o);
+	if (s.ok())
+		s = Setup(o, record || ft || !o.snapshot.empty(), &m, &hash);
 	if (!s.ok())
 		return Fail(s);
 	if (!o.snapshot.empty() && !o.snapshot_every)
 		return Fail(Status::Error(EINVAL, "--snapshot needs --snapshot-every N"));
+	std::unique_ptr<lock::Holder> holder;
+	if (!o.lock.empty()) {
+		if (!(s = OpenLock(o, &holder)).ok() || !(s = ClaimLock(o, holder.get())).ok())
+			return Fail(s);
+	}
 	std::unique_ptr<LogWriter> log;
 	if (record) {
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, m->vm().mem_bytes(), hash, 0);
@@ -258,7 +320,11 @@ int CmdReplay(const Options &o)
 {
 	Options opt = o;
 	ReplayInput in;
-	Status s = OpenReplayInput(o, &opt, &in);
+	Status s = CheckLockOptions(o);
+	if (s.ok() && !o.lock.empty() && !o.go_live)
+		s = Status::Error(EINVAL, "--lock is for --go-live (the VM's lock is taken at go-live)");
+	if (s.ok())
+		s = OpenReplayInput(o, &opt, &in);
 	if (!s.ok())
 		return Fail(s);
 	std::unique_ptr<Machine> m;
@@ -274,7 +340,13 @@ int CmdReplay(const Options &o)
 		if (!(s = LogWriter::Create(o.record, hdr, &log)).ok())
 			return Fail(s);
 	}
-	Engine e(m.get(), MakeEngineConfig(opt));
+	std::unique_ptr<lock::Holder> holder;
+	if (!o.lock.empty() && !(s = OpenLock(o, &holder)).ok())
+		return Fail(s);
+	EngineConfig ec = MakeEngineConfig(opt);
+	if (holder)
+		ec.before_live = [&o, &holder] { return ClaimLock(o, holder.get()); };
+	Engine e(m.get(), ec);
 	e.SetReplay(in.src);
 	e.SetRecord(log.get());
 	int status = 0;
@@ -344,6 +416,15 @@ int CmdRestore(const Options &o)
 	return status;
 }
 
+void LockOptions(CLI::App *c, Options &o)
+{
+	c->add_option("--lock", o.lock, "Lock area (ftctl lock init) arbitrating the VM");
+	c->add_option("--host-id", o.host_id, "This host's id on the lock area");
+	c->add_option("--lock-name", o.lock_name, "The VM's name on the area (default --session)");
+	c->add_option("--lock-timeout", o.lock_timeout_s,
+		      "Give up on the lock after S seconds (default 30)");
+}
+
 void CommonOptions(CLI::App *c, Options &o)
 {
 	c->add_option("--serial", o.serial, "Guest console to FILE (default stdout)");
@@ -374,6 +455,7 @@ int main(int argc, char **argv)
 	run->add_option("--seed", o.seed, "Seed of --jitter");
 	run->add_option("--snapshot", o.snapshot, "Write PREFIX.0 (full), PREFIX.1.. (deltas)");
 	run->add_option("--snapshot-every", o.snapshot_every, "Positions between snapshots");
+	LockOptions(run, o);
 	run->add_option("IMAGE", o.image, "Guest image")->required();
 	auto *rep = app.add_subcommand("replay", "Replay a recorded log");
 	CommonOptions(rep, o);
@@ -385,6 +467,7 @@ int main(int argc, char **argv)
 	rep->add_option("--mem", o.mem, "Guest RAM (with --ftlogd; as on the primary)");
 	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
 	rep->add_option("--record", o.record, "After going live, record to FILE");
+	LockOptions(rep, o);
 	rep->add_option("IMAGE", o.image, "Guest image the log was recorded with")->required();
 	auto *res = app.add_subcommand("restore", "Restore a snapshot (+ deltas) and run");
 	CommonOptions(res, o);
