@@ -18,6 +18,9 @@
  * kvm_x86_ops is not exported, so its address comes from kallsyms, whose
  * lookup function is found through a kprobe. Without it, EXIT records
  * carry KVM_FT_EXIT_REASON_UNKNOWN and the feature bit is clear.
+ * kvm_get_running_vcpu() is exported, but calling it would make kvm_ft.ko
+ * depend on kvm.ko (which may load after us): it is looked up the same
+ * way when kvm.ko arrives.
  */
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
@@ -32,6 +35,8 @@ u64 ft_features = KVM_FT_FEAT_RING | KVM_FT_FEAT_EXIT | KVM_FT_FEAT_PIO |
 
 static unsigned long (*ft_lookup_name)(const char *name);
 static struct kvm_x86_ops *ft_x86_ops;	/* kvm.ko's, while it is loaded */
+/* kvm.ko's kvm_get_running_vcpu(), while it is loaded (via kallsyms). */
+static struct kvm_vcpu *(*ft_running_vcpu)(void);
 
 static inline u64 ft_rip(struct kvm_vcpu *vcpu)
 {
@@ -98,12 +103,24 @@ static void ft_probe_entry(void *data, struct kvm_vcpu *vcpu,
 	WRITE_ONCE(r->task, NULL);
 }
 
-/* For probes without a vcpu argument: the current thread's ring. */
+/*
+ * For probes without a vcpu argument: the ring of the vCPU this thread is
+ * running. KVM knows it (kvm_get_running_vcpu(), set from vcpu_load() to
+ * vcpu_put(), so also while a port read is completed at the start of
+ * KVM_RUN); without kallsyms, fall back to the thread that last exited a
+ * vCPU and has not re-entered it.
+ */
 static inline struct ft_ring *ft_task_ring(struct ft_vm **vmp)
 {
+	struct kvm_vcpu *(*running)(void) = READ_ONCE(ft_running_vcpu);
+	struct kvm_vcpu *vcpu;
+
 	if (list_empty(&ft_vms))
 		return NULL;
-	return ft_ring_by_task(vmp);
+	if (!running)
+		return ft_ring_by_task(vmp);
+	vcpu = running();
+	return vcpu ? ft_vcpu_ring(vcpu, vmp) : NULL;
 }
 
 static void ft_probe_pio(void *data, unsigned int rw, unsigned int port,
@@ -211,6 +228,7 @@ static void ft_probes_detach(void)
 		ft_probes[i].tp = NULL;
 	}
 	WRITE_ONCE(ft_x86_ops, NULL);
+	WRITE_ONCE(ft_running_vcpu, NULL);
 	tracepoint_synchronize_unregister();
 }
 
@@ -237,9 +255,11 @@ static void ft_probes_attach(struct module *mod)
 		if (!ft_probes[j].tp)
 			pr_warn("kvm_ft: tracepoint %s not found in kvm.ko\n",
 				ft_probes[j].name);
-	if (ft_lookup_name)
+	if (ft_lookup_name) {
 		WRITE_ONCE(ft_x86_ops,
 			   (struct kvm_x86_ops *)ft_lookup_name("kvm_x86_ops"));
+		WRITE_ONCE(ft_running_vcpu, (void *)ft_lookup_name("kvm_get_running_vcpu"));
+	}
 	if (ft_x86_ops)
 		ft_features |= KVM_FT_FEAT_EXIT_REASON;
 }

@@ -447,6 +447,60 @@ TEST(two_vms_isolated)
 	mvm_destroy(&b);
 }
 
+/* One KVM_RUN, answering a port read with @in_val. */
+static int step(struct mvm *m, uint8_t in_val)
+{
+	int r;
+
+	do
+		r = mvm_run(m);
+	while (r == -EINTR);
+	if (r == KVM_EXIT_IO && m->run->io.direction == KVM_EXIT_IO_IN)
+		*((uint8_t *)m->run + m->run->io.data_offset) = in_val;
+	return r;
+}
+
+/*
+ * Two VMs driven by one thread, exits interleaved, one attached: port
+ * reads completed at the next KVM_RUN land in the right VM's ring, and
+ * the other VM's events never appear.
+ */
+TEST(two_vms_interleaved_one_thread)
+{
+	static const uint8_t ca[] = {
+		0xe6, 0x80, 0xe4, 0x81, 0xe6, 0x82, 0xf4,  /* out, in, out, hlt */
+	};
+	static const uint8_t cb[] = {
+		0xe6, 0x90, 0xe4, 0x91, 0xe6, 0x92, 0xf4,
+	};
+	const struct fts_rec *io[16];
+	struct mvm a, b;
+	struct fts s;
+	size_t n, i;
+
+	NEED_KVM_FT(_metadata);
+	ASSERT_EQ(0, mvm_create(&a, ca, sizeof(ca), false));
+	ASSERT_EQ(0, mvm_create(&b, cb, sizeof(cb), false));
+	ASSERT_EQ(0, fts_attach(&s, a.vm, 0, 1, 0));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(KVM_EXIT_IO, step(&a, 0xa1));
+		ASSERT_EQ(KVM_EXIT_IO, step(&b, 0xb1));
+	}
+	ASSERT_EQ(KVM_EXIT_HLT, step(&a, 0));
+	ASSERT_EQ(KVM_EXIT_HLT, step(&b, 0));
+	fts_drain(&s, 0);
+	check_stream(_metadata, &s);
+	n = fts_filter(&s, io_types, 4, io, 16);
+	ASSERT_EQ(3, n)
+		dump(_metadata, &s);
+	CHECK_PIO(io[0], 0x80, KVM_FT_DIR_OUT, 0);
+	CHECK_PIO(io[1], 0x81, KVM_FT_DIR_IN, 0xa1);
+	CHECK_PIO(io[2], 0x82, KVM_FT_DIR_OUT, 0xa1);
+	fts_close(&s);
+	mvm_destroy(&a);
+	mvm_destroy(&b);
+}
+
 /* Attach, detach, reattach: a fresh stream each time, nothing between. */
 TEST(attach_detach_reattach)
 {
