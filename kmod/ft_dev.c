@@ -206,11 +206,8 @@ static long ft_ioctl_attach(void __user *uarg)
 			return -EINVAL;
 		if (!capable(CAP_SYS_ADMIN))
 			return -EPERM;
-		rcu_read_lock();
-		err = find_vpid(a.pid) ? 0 : -ESRCH;
-		rcu_read_unlock();
-		if (err)
-			return err;
+		if (!ft_pid_exists(a.pid))
+			return -ESRCH;
 		pid = a.pid;
 	}
 	vm = ft_vm_create(pid, kvm, a.nr_vcpus, a.ring_bytes, false);

@@ -86,6 +86,7 @@ int ft_rings_mmap(struct ft_vm *vm, struct vm_area_struct *vma);
 
 /* ft_vm.c */
 extern struct list_head ft_vms;
+bool ft_pid_exists(pid_t pid);
 struct ft_vm *ft_vm_create(pid_t pid, struct kvm *kvm, u32 nr_vcpus,
 			   u32 ring_bytes, bool persistent);
 void ft_vm_detach(struct ft_vm *vm, const char *why);

@@ -150,13 +150,10 @@ static int ft_nl_attach(struct sk_buff *skb, struct genl_info *info)
 				    "ring bytes must be a power of two of whole pages, and all rings at most 64 MiB");
 		return err;
 	}
-	rcu_read_lock();
-	err = find_vpid(pid) ? 0 : -ESRCH;
-	rcu_read_unlock();
-	if (err) {
+	if (!ft_pid_exists(pid)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[KVM_FT_A_PID],
 				    "no such process");
-		return err;
+		return -ESRCH;
 	}
 	vm = ft_vm_create(pid, NULL, nr, bytes, true);
 	if (IS_ERR(vm)) {

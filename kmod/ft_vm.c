@@ -94,6 +94,17 @@ int ft_vm_check_attach(pid_t pid, struct kvm *kvm)
  * else the attachment with one reference for the caller besides the
  * registry's.
  */
+/* Whether pid names a process in the caller's pid namespace. */
+bool ft_pid_exists(pid_t pid)
+{
+	bool found;
+
+	rcu_read_lock();
+	found = find_vpid(pid) != NULL;
+	rcu_read_unlock();
+	return found;
+}
+
 struct ft_vm *ft_vm_create(pid_t pid, struct kvm *kvm, u32 nr_vcpus,
 			   u32 ring_bytes, bool persistent)
 {

@@ -14,13 +14,7 @@
 #include "kselftest_harness.h"
 #include "ftsession.h"
 #include "microvm.h"
-
-#define NEED_KVM_FT(_metadata) do {					\
-	if (access("/dev/kvm", R_OK | W_OK))				\
-		SKIP(return, "no /dev/kvm");				\
-	if (access(KVM_FT_DEVICE, R_OK | W_OK))				\
-		SKIP(return, "no " KVM_FT_DEVICE " (kvm_ft.ko not loaded)"); \
-} while (0)
+#include "ft_test.h"
 
 static int attach_raw(int dev, struct kvm_ft_attach *a)
 {

@@ -19,6 +19,7 @@
 #include "kselftest_harness.h"
 #include "ftsession.h"
 #include "microvm.h"
+#include "ft_test.h"
 
 #define SVM_EXIT_IOIO	0x7b
 #define SVM_EXIT_NPF	0x400
@@ -60,13 +61,6 @@ static int drop_reinjections(const struct fts_rec **io, size_t *n)
 	*n = out;
 	return dropped;
 }
-
-#define NEED_KVM_FT(_metadata) do {					\
-	if (access("/dev/kvm", R_OK | W_OK))				\
-		SKIP(return, "no /dev/kvm");				\
-	if (access(KVM_FT_DEVICE, R_OK | W_OK))				\
-		SKIP(return, "no " KVM_FT_DEVICE " (kvm_ft.ko not loaded)"); \
-} while (0)
 
 static uint64_t features(void)
 {
