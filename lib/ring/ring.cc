@@ -45,6 +45,23 @@ uint64_t MonotonicNs()
 	       static_cast<uint64_t>(ts.tv_nsec);
 }
 
+void RingPublishOutputs(const RingView &v, const RingOutputs &o)
+{
+	// Release: pairs with RingReadOutputs' acquire loads.
+	StoreRelease(&v.prod->hold_ns_total, o.hold_ns_total);
+	StoreRelease(&v.prod->outputs_released, o.released);
+	StoreRelease(&v.prod->outputs_held, o.held);
+}
+
+RingOutputs RingReadOutputs(const RingView &v)
+{
+	RingOutputs o;
+	o.held = LoadAcquire(&v.prod->outputs_held);
+	o.released = LoadAcquire(&v.prod->outputs_released);
+	o.hold_ns_total = LoadAcquire(&v.prod->hold_ns_total);
+	return o;
+}
+
 bool RingSizeValid(uint32_t b)
 {
 	return b >= KVM_FT_RING_MIN_DATA && b <= KVM_FT_RING_MAX_DATA &&
@@ -209,6 +226,30 @@ Status RingSet::MapMemfd(int memfd, int eventfd, RingSet *out)
 	}
 	*out = std::move(s);
 	return Status::Ok();
+}
+
+RingSet::Usage RingSet::usage() const
+{
+	Usage u;
+	for (const RingView &v : views_) {
+		// Acquire: pairs with the release stores of both positions.
+		uint64_t used = LoadAcquire(&v.prod->producer_pos) - LoadAcquire(&v.ctl->consumer_pos);
+		u.used += std::min<uint64_t>(used, v.size);
+		u.size += v.size;
+	}
+	return u;
+}
+
+RingOutputs RingSet::outputs() const
+{
+	RingOutputs sum;
+	for (const RingView &v : views_) {
+		RingOutputs o = RingReadOutputs(v);
+		sum.held += o.held;
+		sum.released += o.released;
+		sum.hold_ns_total += o.hold_ns_total;
+	}
+	return sum;
 }
 
 bool RingSet::Wait(int timeout_ms)

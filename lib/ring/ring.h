@@ -30,6 +30,20 @@ struct RingView {
 	uint32_t size = 0; // data bytes, power of two
 };
 
+// Output rule figures of a producer page (kvm_ft_ring_prod): outputs held
+// now, released in total, and the sum of their hold times.
+struct RingOutputs {
+	uint64_t held = 0;
+	uint64_t released = 0;
+	uint64_t hold_ns_total = 0;
+};
+
+// The VMM holding the outputs (single writer): store-release each field.
+void RingPublishOutputs(const RingView &v, const RingOutputs &o);
+// A reader (ftlogd): load-acquire each field. Each is exact; together they
+// may come from slightly different moments.
+RingOutputs RingReadOutputs(const RingView &v);
+
 // Bytes one ring occupies in a mapping: two pages plus its data.
 uint64_t RingStride(uint32_t data_bytes);
 bool RingSizeValid(uint32_t data_bytes);
@@ -60,6 +74,17 @@ public:
 	const RingView &ring(uint32_t i) const { return views_[i]; }
 	int fd() const { return fd_.get(); }
 	int event_fd() const { return efd_.get(); }
+
+	// Data bytes published and not yet consumed, over every ring (each
+	// ring counted at most its size: the producer page may be a peer's
+	// memory), and the data bytes of every ring together.
+	struct Usage {
+		uint64_t used = 0;
+		uint64_t size = 0;
+	};
+	Usage usage() const;
+	// Output rule figures of every ring, summed.
+	RingOutputs outputs() const;
 
 	// Wait until any ring holds data or timeout_ms passes (-1: forever).
 	// Returns true if data is available; false after the timeout, on a

@@ -243,6 +243,10 @@ static_assert(sizeof(kvm_ft_rec_inj_virq) == 48);
 static_assert(sizeof(kvm_ft_rec_lost) == 48);
 static_assert(sizeof(kvm_ft_ring_ctl) == 64);
 static_assert(sizeof(kvm_ft_ring_prod) == 64);
+static_assert(offsetof(kvm_ft_ring_prod, abi_version) == 36);
+static_assert(offsetof(kvm_ft_ring_prod, outputs_held) == 40);
+static_assert(offsetof(kvm_ft_ring_prod, outputs_released) == 48);
+static_assert(offsetof(kvm_ft_ring_prod, hold_ns_total) == 56);
 static_assert(sizeof(kvm_ft_attach) == 48);
 static_assert(sizeof(kvm_ft_info) == 56);
 static_assert(sizeof(kvm_ft_session_info) == 64);
@@ -252,6 +256,58 @@ TEST_CASE("ABI struct sizes are multiples of 8")
 	CHECK(sizeof(kvm_ft_rec_inj_virq) % 8 == 0);
 	CHECK(offsetof(kvm_ft_rec_hdr, seq) == 16);
 	CHECK(offsetof(kvm_ft_ring_ctl, ack_pos) == 16);
+}
+
+TEST_CASE("ring set usage: bytes not yet consumed, over every ring")
+{
+	RingSet rs;
+	REQUIRE(RingSet::CreateMemfd(2, 4096, &rs).ok());
+	CHECK(rs.usage().used == 0);
+	CHECK(rs.usage().size == 2 * 4096);
+	RingProducer p0(rs.ring(0), rs.event_fd()), p1(rs.ring(1), rs.event_fd());
+	for (int i = 0; i < 3; i++) {
+		auto r = Pio(1, i);
+		REQUIRE(p0.Write(&r, kPio));
+	}
+	auto r = Pio(2, 0);
+	REQUIRE(p1.Write(&r, kPio));
+	CHECK(rs.usage().used == 4 * kPio);
+	RingConsumer c0(rs.ring(0));
+	CHECK(DrainPio(c0).size() == 3);
+	CHECK(rs.usage().used == kPio);
+	// A peer's nonsensical positions count at most the ring's size.
+	rs.ring(1).ctl->consumer_pos = rs.ring(1).prod->producer_pos + 8;
+	CHECK(rs.usage().used == 4096);
+}
+
+TEST_CASE("output rule figures: published in the producer page, summed per set")
+{
+	RingSet rs;
+	REQUIRE(RingSet::CreateMemfd(2, 4096, &rs).ok());
+	RingOutputs zero = rs.outputs();
+	CHECK(zero.held == 0);
+	CHECK(zero.released == 0);
+	CHECK(zero.hold_ns_total == 0);
+	RingPublishOutputs(rs.ring(0), {3, 10, 5000});
+	RingPublishOutputs(rs.ring(1), {1, 2, 700});
+	RingOutputs o = RingReadOutputs(rs.ring(0));
+	CHECK(o.held == 3);
+	CHECK(o.released == 10);
+	CHECK(o.hold_ns_total == 5000);
+	CHECK(rs.ring(0).prod->outputs_released == 10);
+	RingOutputs sum = rs.outputs();
+	CHECK(sum.held == 4);
+	CHECK(sum.released == 12);
+	CHECK(sum.hold_ns_total == 5700);
+
+	// The consumer's own mapping of the same memfd sees them.
+	RingSet peer;
+	REQUIRE(RingSet::MapMemfd(rs.fd(), rs.event_fd(), &peer).ok());
+	CHECK(peer.outputs().released == 12);
+	RingPublishOutputs(rs.ring(0), {0, 13, 5100});
+	CHECK(peer.outputs().held == 1);
+	CHECK(peer.outputs().released == 15);
+	CHECK(peer.outputs().hold_ns_total == 5800);
 }
 
 TEST_CASE("a sleeping consumer is always woken: ping-pong under stress")

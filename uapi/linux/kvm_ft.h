@@ -91,7 +91,19 @@ struct kvm_ft_ring_prod {
 	__u32 data_size;	/* bytes in the data area, power of two */
 	__u32 vcpu;		/* vCPU index this ring belongs to */
 	__u32 abi_version;	/* KVM_FT_ABI_VERSION */
-	__u64 reserved[3];	/* zero */
+	/*
+	 * Output rule figures, written by the VMM that holds the outputs
+	 * waiting for this ring's records (ftvmm as the producer of a memfd
+	 * ring; ring 0 of its set). An output is one guest console byte.
+	 * Single writer, each field a store-release; a reader load-acquires
+	 * each one and may see them from slightly different moments.
+	 * kvm_ft.ko holds no output and leaves them zero.
+	 */
+	__u64 outputs_held;	/* outputs waiting for their ACK now */
+	__u64 outputs_released;	/* outputs released after their ACK, total */
+	__u64 hold_ns_total;	/* sum of the hold times of the released
+				 * outputs (CLOCK_MONOTONIC ns, output to
+				 * release) */
 };
 
 /*
