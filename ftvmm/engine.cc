@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "exits.h"
+#include "ring_sink.h"
 
 namespace kvmft::vmm {
 
@@ -58,6 +59,13 @@ void Engine::SetAck(std::function<uint64_t()> ack)
 {
 	ack_ = std::move(ack);
 	m_->console().set_hold(static_cast<bool>(ack_));
+	// Stats: recording into ftlogd's ring, the output rule's figures go
+	// to its producer page (ftlogd's session statistics).
+	auto *ring = dynamic_cast<RingSink *>(sink_);
+	if (ack_ && ring)
+		m_->console().set_publish([ring](const OutputCounts &c) { ring->PublishOutputs(c); });
+	else
+		m_->console().set_publish(nullptr);
 }
 
 std::vector<Stateful *> Engine::state()

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <ctime>
 
 namespace kvmft::vmm {
@@ -14,10 +16,52 @@ uint64_t MonotonicNowNs()
 	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
 }
 
+size_t HoldHistogram::Bucket(uint64_t ns)
+{
+	if (ns < kSub)
+		return ns;
+	int e = 63 - __builtin_clzll(ns); // >= 4
+	uint64_t sub = (ns >> (e - 4)) & (kSub - 1);
+	return static_cast<size_t>(e - 3) * kSub + sub;
+}
+
+uint64_t HoldHistogram::Upper(size_t b)
+{
+	if (b < kSub)
+		return b;
+	int e = static_cast<int>(b / kSub) + 3;
+	uint64_t lo = (kSub + b % kSub) << (e - 4);
+	return lo + ((1ULL << (e - 4)) - 1);
+}
+
+void HoldHistogram::Add(uint64_t ns)
+{
+	n_[Bucket(ns)]++;
+	count_++;
+	max_ = std::max(max_, ns);
+}
+
+uint64_t HoldHistogram::Get(double p) const
+{
+	if (!count_)
+		return 0;
+	uint64_t rank = static_cast<uint64_t>(std::ceil(p / 100 * static_cast<double>(count_)));
+	rank = std::clamp<uint64_t>(rank, 1, count_);
+	uint64_t seen = 0;
+	for (size_t b = 0; b < n_.size(); b++) {
+		seen += n_[b];
+		if (seen >= rank)
+			return std::min(Upper(b), max_);
+	}
+	return max_;
+}
+
 void Console::Put(uint8_t c)
 {
 	if (hold_) {
-		held_.emplace_back(tag_, c);
+		held_.push_back({tag_, MonotonicNowNs(), c});
+		if (publish_)
+			publish_(counts());
 		return;
 	}
 	out_.push_back(static_cast<char>(c));
@@ -27,11 +71,33 @@ void Console::Put(uint8_t c)
 
 void Console::Release(uint64_t ack)
 {
-	while (!held_.empty() && held_.front().first <= ack) {
-		out_.push_back(static_cast<char>(held_.front().second));
+	if (held_.empty() || held_.front().tag > ack) {
+		Flush();
+		return;
+	}
+	uint64_t now = MonotonicNowNs();
+	while (!held_.empty() && held_.front().tag <= ack) {
+		const Held &h = held_.front();
+		uint64_t ns = now > h.at_ns ? now - h.at_ns : 0;
+		hist_.Add(ns);
+		hold_ns_total_ += ns;
+		released_++;
+		out_.push_back(static_cast<char>(h.c));
 		held_.pop_front();
 	}
+	if (publish_)
+		publish_(counts());
 	Flush();
+}
+
+OutputStats Console::stats() const
+{
+	OutputStats s;
+	static_cast<OutputCounts &>(s) = counts();
+	s.hold_ns_p50 = hist_.Get(50);
+	s.hold_ns_p99 = hist_.Get(99);
+	s.hold_ns_max = hist_.max();
+	return s;
 }
 
 void Console::Flush()

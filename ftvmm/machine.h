@@ -3,11 +3,16 @@
 //
 // Console output can be held (output rule, DESIGN.md): each byte is tagged
 // with the log position current when the guest wrote it and released
-// only once Release() is given an ACK covering that tag.
+// only once Release() is given an ACK covering that tag. One byte is one
+// output: the console counts the outputs held and released and measures
+// each one's hold time (CLOCK_MONOTONIC, from the guest's write to the
+// release).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,26 +23,72 @@
 
 namespace kvmft::vmm {
 
+uint64_t MonotonicNowNs();
+
+// Hold times: log-linear buckets (16 per power of two), so a percentile
+// is within 1/16 of the true value, in fixed memory.
+class HoldHistogram {
+public:
+	void Add(uint64_t ns);
+	// p in [0, 100]: the upper bound of the bucket holding that rank,
+	// at most the largest sample; 0 without samples.
+	uint64_t Get(double p) const;
+	uint64_t count() const { return count_; }
+	uint64_t max() const { return max_; }
+
+private:
+	static constexpr int kSub = 16;
+	static size_t Bucket(uint64_t ns);
+	static uint64_t Upper(size_t b);
+	std::array<uint64_t, 62 * kSub> n_{};
+	uint64_t count_ = 0, max_ = 0;
+};
+
+// The output rule's figures. An output is one console byte.
+struct OutputCounts {
+	uint64_t held = 0;          // waiting for their ACK now
+	uint64_t released = 0;      // released after their ACK, total
+	uint64_t hold_ns_total = 0; // sum of the released ones' hold times
+};
+struct OutputStats : OutputCounts {
+	uint64_t hold_ns_p50 = 0, hold_ns_p99 = 0, hold_ns_max = 0;
+};
+
 class Console {
 public:
 	explicit Console(int fd) : fd_(fd) {}
 	~Console() { Flush(); }
 	void set_hold(bool hold) { hold_ = hold; }
 	void set_tag(uint64_t tag) { tag_ = tag; }
+	// Called with the new counts whenever an output is held or released
+	// (ftvmm publishes them in its log ring's producer page).
+	void set_publish(std::function<void(const OutputCounts &)> fn) { publish_ = std::move(fn); }
 	void Put(uint8_t c);
 	// Release held bytes tagged <= ack.
 	void Release(uint64_t ack);
 	void Flush();
 	size_t held() const { return held_.size(); }
 	uint64_t written() const { return written_; }
+	// Counts and hold time percentiles of the held outputs so far.
+	OutputStats stats() const;
 
 private:
+	struct Held {
+		uint64_t tag;
+		uint64_t at_ns; // when the guest wrote it
+		uint8_t c;
+	};
+	OutputCounts counts() const { return {held_.size(), released_, hold_ns_total_}; }
+
 	int fd_;
 	bool hold_ = false;
 	uint64_t tag_ = 0;
-	std::deque<std::pair<uint64_t, uint8_t>> held_;
+	std::deque<Held> held_;
 	std::string out_;
 	uint64_t written_ = 0;
+	uint64_t released_ = 0, hold_ns_total_ = 0;
+	HoldHistogram hist_;
+	std::function<void(const OutputCounts &)> publish_;
 };
 
 struct MachineConfig {
@@ -74,7 +125,5 @@ private:
 	Rtc rtc_;
 	ExitPort exit_;
 };
-
-uint64_t MonotonicNowNs();
 
 } // namespace kvmft::vmm

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "log/ring_io.h"
-#include "machine.h"
 
 namespace kvmft::vmm {
 
@@ -39,6 +38,11 @@ uint64_t RingSink::Ack() const
 {
 	// Acquire: pairs with ftlogd's release store of ack_pos.
 	return __atomic_load_n(&v_.ctl->ack_pos, __ATOMIC_ACQUIRE);
+}
+
+void RingSink::PublishOutputs(const OutputCounts &c)
+{
+	RingPublishOutputs(v_, RingOutputs{c.held, c.released, c.hold_ns_total});
 }
 
 } // namespace kvmft::vmm

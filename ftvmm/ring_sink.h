@@ -6,6 +6,8 @@
 // slowed down (SPEC 1.5). Waiting longer than the stall limit is an error.
 // tag() and Ack() are ring byte positions: an output tagged with tag()
 // may be released once Ack() >= tag (Documentation/ftlogd.md).
+// PublishOutputs() puts the output rule's figures in the ring's producer
+// page, where ftlogd reads them for its session statistics.
 //
 // Thread safety: the producer side of one ring, used by the vCPU thread.
 #pragma once
@@ -13,6 +15,7 @@
 #include <atomic>
 
 #include "logfile.h"
+#include "machine.h"
 #include "ring/ring.h"
 
 namespace kvmft::vmm {
@@ -26,6 +29,7 @@ public:
 	uint64_t tag() const override;
 	// ctl->ack_pos as ftlogd published it.
 	uint64_t Ack() const;
+	void PublishOutputs(const OutputCounts &c);
 	uint64_t stalls() const { return stalls_.load(); }	// Appends that waited
 
 private:
