@@ -101,6 +101,9 @@ void PrintSession(const Options &o, const json &s)
 		d.Num("rec", "records {:.0f} ", Num(s, "records_sent"));
 		d.Num("bytes", "bytes {:.0f} ", Num(s, "bytes_sent"));
 		d.Num("rc", "reconnects {:.0f} ", Num(s, "reconnects"));
+		d.Num("held", "outputs held {:.0f} ", Num(s, "outputs_held"));
+		d.Num("released", "released {:.0f} ", Num(s, "outputs_released"));
+		d.Num("hold", "hold {:.1f} us ", Num(s, "hold_time_us"));
 	} else {
 		d.Num("rec", "records {:.0f} ", Num(s, "records_stored"));
 		d.Num("bytes", "bytes {:.0f} ", Num(s, "bytes_stored"));

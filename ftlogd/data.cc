@@ -191,6 +191,12 @@ void Daemon::ServeMetrics()
 	Metric(o, "log_bytes_stored", "FT log bytes stored", all, field("bytes_stored"));
 	Metric(o, "reconnects", "FT logging reconnects", all, field("reconnects"));
 	Metric(o, "log_buffer_used_bytes", "Log ring bytes in use", all, field("buffer_used"));
+	Metric(o, "outputs_held", "Guest outputs waiting for their ACK (output rule)", all,
+	       field("outputs_held"));
+	Metric(o, "outputs_released", "Guest outputs released after their ACK", all,
+	       field("outputs_released"));
+	Metric(o, "output_hold_time_microseconds", "Mean hold time of released outputs", all,
+	       field("hold_time_us"));
 	std::string body = o.str();
 	std::string resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;

@@ -353,12 +353,12 @@ Status Primary::Serve(Link *l)
 nlohmann::json Primary::Stats() const
 {
 	std::lock_guard<std::mutex> g(mu_);
-	uint64_t used = 0, size = 0;
-	for (uint32_t i = 0; i < rings_.size(); i++) {
-		const kvmft::RingView &v = rings_.ring(i);
-		used += v.size - kvmft::RingFree(v);
-		size += v.size;
-	}
+	kvmft::RingSet::Usage use = rings_.usage();
+	// Output rule, as the VMM publishes it in the producer pages.
+	kvmft::RingOutputs out = rings_.outputs();
+	double hold_us = out.released ? static_cast<double>(out.hold_ns_total) /
+						static_cast<double>(out.released) / 1000.0
+				      : 0;
 	nlohmann::json j = {
 		{"session", name_}, {"role", "primary"}, {"state", state_},
 		{"peer", peer_->name},
@@ -372,7 +372,9 @@ nlohmann::json Primary::Stats() const
 				    {"samples", ack_lat_.count()}}},
 		{"rtt_us", rtt_ns_ / 1000.0}, {"rtt_min_us", rtt_min_ns_ / 1000.0},
 		{"vlockstep_interval_s", lag_ns_.get() / 1e9},
-		{"buffer_used", used}, {"buffer_size", size}, {"rings", rings_.size()},
+		{"outputs_held", out.held}, {"outputs_released", out.released},
+		{"hold_time_us", hold_us},
+		{"buffer_used", use.used}, {"buffer_size", use.size}, {"rings", rings_.size()},
 	};
 	if (!last_error_.empty())
 		j["last_error"] = last_error_;

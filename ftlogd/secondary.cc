@@ -220,19 +220,14 @@ uint64_t Secondary::Consumed()
 nlohmann::json Secondary::Stats() const
 {
 	std::lock_guard<std::mutex> g(mu_);
-	uint64_t used = 0, size = 0;
-	for (uint32_t i = 0; i < rs_.size(); i++) {
-		const kvmft::RingView &v = rs_.ring(i);
-		used += v.size - kvmft::RingFree(v);
-		size += v.size;
-	}
+	kvmft::RingSet::Usage use = rs_.usage();
 	nlohmann::json j = {
 		{"session", name_}, {"role", "secondary"}, {"state", state_}, {"peer", peer_},
 		{"frames_stored", frames_}, {"records_stored", records_}, {"bytes_stored", bytes_},
 		{"stored_seq", stored_}, {"connections", connections_},
 		{"frames_rejected", rejected_}, {"stalls", stalls_},
 		{"log_bandwidth_Bps", bw_.bps()}, {"rtt_us", rtt_ns_ / 1000.0},
-		{"buffer_used", used}, {"buffer_size", size}, {"rings", rs_.size()},
+		{"buffer_used", use.used}, {"buffer_size", use.size}, {"rings", rs_.size()},
 	};
 	if (!last_error_.empty())
 		j["last_error"] = last_error_;

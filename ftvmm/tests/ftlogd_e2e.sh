@@ -4,13 +4,18 @@
 # records the ticker into its ring, ftlogd ships it, the secondary ftvmm
 # replays live from its ring. Then the primary is killed mid-run: the
 # secondary goes live and finishes, and everything the primary printed
-# (held until ACKed) is a prefix of what the secondary printed.
+# (held until ACKed) is a prefix of what the secondary printed. The
+# primary's session statistics (ftctl, Prometheus) count every console
+# byte as one output held and released.
 FTVMM=$1 G=$2
+FTCTL=${FTCTL:-$BIN/../ftctl/ftctl}
 [ -r /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
 [ -x "$BIN/ftlogd" ] || { echo "SKIP: ftlogd not built ($BIN)"; exit 77; }
+[ -x "$FTCTL" ] || { echo "SKIP: ftctl not built ($FTCTL)"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: needs python3"; exit 77; }
 # lib.sh sets -eu: statuses are collected with `|| rc=$?`.
 . "$(dirname "$0")/../../tests/logd/lib.sh"
-setup_hosts
+setup_hosts "metrics_listen = 127.0.0.1:9464"
 
 secondary() { # SESSION TAG
 	ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session "$1" --go-live \
@@ -38,6 +43,34 @@ cmp -s "$T/one.pri.out" "$T/one.sec.out" || fail "secondary console differs"
 [ "$(hash "$T/one.pri.json")" = "$(hash "$T/one.sec.json")" ] || fail "memory differs"
 grep -q '"went_live_at": 0' "$T/one.sec.json" || fail "secondary went live in a clean run"
 echo "ok: live replay through ftlogd is exact"
+
+# Output rule figures: the guest's console bytes were each held until
+# their ACK and all released by the end of the run.
+n=$(stat -c %s "$T/one.pri.out")
+[ "$n" -gt 0 ] || fail "the guest printed nothing"
+grep -q "\"console_bytes\": $n," "$T/one.pri.json" || fail "console_bytes is not $n"
+ip netns exec "$NA" "$FTCTL" -j session show vm1 socket "$T/a.sock" >"$T/one.stat.json" ||
+	fail "ftctl session show on a"
+python3 - "$T/one.stat.json" "$n" <<'PY' || fail "session stats: $(cat "$T/one.stat.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+n = int(sys.argv[2])
+assert s["outputs_released"] == n, (s["outputs_released"], n)
+assert s["outputs_held"] == 0, s["outputs_held"]
+assert s["hold_time_us"] > 0, s["hold_time_us"]
+PY
+ip netns exec "$NA" "$FTCTL" session show vm1 socket "$T/a.sock" >"$T/one.stat.txt" ||
+	fail "ftctl session show on a"
+grep -q "outputs held 0 released $n hold " "$T/one.stat.txt" ||
+	fail "ftctl shows: $(cat "$T/one.stat.txt")"
+if command -v curl >/dev/null; then
+	ip netns exec "$NA" curl -s http://127.0.0.1:9464/metrics >"$T/metrics.out" ||
+		fail "metrics"
+	grep -q "^kvmft_outputs_released{session=\"vm1\",role=\"primary\"} $n\$" "$T/metrics.out" &&
+		grep -q '^kvmft_outputs_held{session="vm1",role="primary"} 0$' "$T/metrics.out" ||
+		fail "metrics: $(grep outputs "$T/metrics.out")"
+fi
+echo "ok: $n outputs held and released, mean $(grep -o 'hold [0-9.]* us' "$T/one.stat.txt")"
 
 # 2. Failover: freeze the primary once its output flows (ACKs arrive),
 # so the secondary's log goes silent and it takes over; then kill it.
