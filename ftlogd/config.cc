@@ -97,6 +97,8 @@ Status Global(Config *c, const std::string &k, const std::string &v)
 		return ParseUint(v, 50, 60000, &c->connect_timeout_ms);
 	else if (k == "frame_bytes")
 		return ParseUint(v, 4096, 1u << 20, &c->frame_bytes);
+	else if (k == "realtime_priority")
+		return ParseUint(v, 0, 99, &c->realtime_priority);
 	else if (k == "metrics_listen")
 		c->metrics_listen = v;
 	else if (k == "listen") {

@@ -41,6 +41,7 @@ struct Config {
 	unsigned heartbeat_timeout_ms = 1000;
 	unsigned connect_timeout_ms = 1000;
 	unsigned frame_bytes = 64 * 1024;   // most record bytes per DATA frame
+	unsigned realtime_priority = 1;     // SCHED_FIFO priority; 0: normal
 	std::vector<Listen> listens;
 	std::string metrics_listen;         // "127.0.0.1:9464"; empty: off
 	std::vector<Peer> peers;

@@ -14,6 +14,7 @@ ca = /etc/kvm-ft/ca.pem
 cert = /etc/kvm-ft/a.pem
 key = /etc/kvm-ft/a.key
 heartbeat_interval_ms = 50
+realtime_priority = 0
 heartbeat_timeout_ms = 500
 listen = 10.1.0.1:7301 dev ftlog0
 listen = 10.2.0.1:7301
@@ -35,6 +36,7 @@ TEST_CASE("a full configuration parses")
 	CHECK(c.heartbeat_interval_ms == 50);
 	CHECK(c.heartbeat_timeout_ms == 500);
 	CHECK(c.connect_timeout_ms == 1000);
+	CHECK(c.realtime_priority == 0);
 	REQUIRE(c.listens.size() == 2);
 	CHECK(c.listens[0].dev == "ftlog0");
 	CHECK(c.listens[1].addr.str() == "10.2.0.1:7301");
@@ -57,6 +59,7 @@ TEST_CASE("configuration errors name the file, the line and the problem")
 	CHECK(err("bogus = 1\n") == "t.conf:5: unknown key \"bogus\"");
 	CHECK(err("heartbeat_interval_ms = 5\n") == "t.conf:5: \"5\" is not a number in 10..10000");
 	CHECK(err("no equals sign\n") == "t.conf:5: expected KEY = VALUE");
+	CHECK(err("realtime_priority = 100\n") == "t.conf:5: \"100\" is not a number in 0..99");
 	CHECK(err("[peer]\n") == "t.conf:5: expected [peer NAME]");
 	CHECK(err("[peer b]\npath = 10.0.0.1 -> 10.0.0.2\n") ==
 	      "t.conf:6: address \"10.0.0.2\" needs a port");

@@ -1,6 +1,10 @@
 // control.cc - the control socket protocol: one JSON object per
 // SOCK_SEQPACKET message, fds with SCM_RIGHTS (Documentation/ftlogd.md).
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "channel/unix_msg.h"
 #include "daemon.h"
@@ -135,18 +139,27 @@ Daemon::Reply Daemon::Register(const json &req, std::vector<kvmft::UniqueFd> &fd
 	}
 	if (!st.ok())
 		return {Err("session " + name + ": " + st.msg()), {}};
+	// The ACK eventfd is ours (non-blocking, so a VMM that never reads
+	// it cannot stall the session); the VMM gets it in the reply.
+	kvmft::UniqueFd ack_reply(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	kvmft::UniqueFd ack_fd(ack_reply.valid() ? dup(ack_reply.get()) : -1);
+	if (!ack_fd.valid())
+		return {Err("session " + name + ": eventfd: " + std::strerror(errno)), {}};
 	uint32_t rings = rs.size(), bytes = rs.ring(0).size;
 	{
 		std::lock_guard<std::mutex> g(mu_);
 		if (primaries_.count(name) || secondaries_.count(name))
 			return {Err("session " + name + " already exists on " + cfg_.host_name), {}};
-		auto s = std::make_unique<Primary>(env_, name, p, std::move(rs));
+		auto s = std::make_unique<Primary>(env_, name, p, std::move(rs), std::move(ack_fd));
 		s->Start();
 		primaries_[name] = std::move(s);
 	}
 	events_.Emit("session_registered", name, "primary, peer " + peer,
 		     {{"role", "primary"}, {"peer", peer}, {"rings", rings}});
-	return {json{{"ok", true}, {"session", name}, {"rings", rings}, {"ring_bytes", bytes}}, {}};
+	Reply rep{json{{"ok", true}, {"session", name}, {"rings", rings}, {"ring_bytes", bytes}},
+		  {ack_reply.get()}, {}};
+	rep.keep.push_back(std::move(ack_reply));
+	return rep;
 }
 
 Daemon::Reply Daemon::Attach(const json &req)

@@ -40,6 +40,7 @@ private:
 	struct Reply {
 		nlohmann::json msg;
 		std::vector<int> fds;
+		std::vector<kvmft::UniqueFd> keep; // fds owned until sent
 	};
 	struct Worker {
 		std::thread t;

@@ -1,8 +1,10 @@
 // ftlogd - the kvm-ft FT logging daemon. Documentation/man/ftlogd.8.md.
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -73,6 +75,17 @@ int main(int argc, char **argv)
 	if (check) {
 		std::printf("%s: OK\n", config.c_str());
 		return 0;
+	}
+	// Held outputs of every protected VM wait for this daemon's ACKs:
+	// on a host whose vCPUs keep every core busy, a normal-priority
+	// daemon waits milliseconds for a CPU (Documentation/ftlogd.md,
+	// "Scheduling"). Its threads sleep in poll() between frames.
+	if (cfg.realtime_priority) {
+		sched_param sp{};
+		sp.sched_priority = static_cast<int>(cfg.realtime_priority);
+		if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+			std::fprintf(stderr, "ftlogd: realtime_priority %u: %s; running at normal "
+				     "priority\n", cfg.realtime_priority, std::strerror(errno));
 	}
 	ftlogd::Daemon d(std::move(cfg));
 	st = d.Init();

@@ -20,8 +20,10 @@ constexpr size_t kOutLimit = 1u << 20; // queued bytes before we wait
 
 } // namespace
 
-Primary::Primary(Env env, std::string name, const Peer *peer, kvmft::RingSet rings)
-	: env_(env), name_(std::move(name)), peer_(peer), rings_(std::move(rings))
+Primary::Primary(Env env, std::string name, const Peer *peer, kvmft::RingSet rings,
+		 kvmft::UniqueFd ack_fd)
+	: env_(env), name_(std::move(name)), peer_(peer), rings_(std::move(rings)),
+	  ack_fd_(std::move(ack_fd))
 {
 	for (uint32_t i = 0; i < rings_.size(); i++)
 		readers_.emplace_back(rings_.ring(i));
@@ -240,11 +242,21 @@ Status Primary::OnAck(const Frame &f, Link *l)
 						     " that was never sent");
 	uint64_t now = kvmft::MonotonicNs();
 	std::lock_guard<std::mutex> g(mu_);
+	bool moved = false;
 	while (!unacked_.empty() && unacked_.front().seq <= f.hdr.seq) {
 		const Sent &s = unacked_.front();
 		readers_[s.ring].Ack(s.end); // output rule: publishes ack_pos
 		ack_lat_.Add(now - s.send_ns);
 		unacked_.pop_front();
+		moved = true;
+	}
+	// Output rule: wake the VMM's releaser. The write follows the
+	// release store of ack_pos; its read of the eventfd precedes its
+	// acquire load of ack_pos, so it sees this position or a later one.
+	if (moved && ack_fd_.valid()) {
+		uint64_t one = 1;
+		ssize_t r = write(ack_fd_.get(), &one, sizeof(one));
+		(void)r; // EAGAIN: the counter is saturated, a wakeup is pending anyway
 	}
 	acked_seq_ = std::max(acked_seq_, f.hdr.seq);
 	while (!unconsumed_.empty() && unconsumed_.front().seq <= a.consumed_seq)

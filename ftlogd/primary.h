@@ -36,9 +36,11 @@ struct Env {
 
 class Primary {
 public:
-	// rings: the VM's ring set (memfd or kvm_ft.ko session), poll_fd the
-	// fd that becomes readable when a ring has new records.
-	Primary(Env env, std::string name, const Peer *peer, kvmft::RingSet rings);
+	// rings: the VM's ring set (memfd or kvm_ft.ko session). ack_fd
+	// (optional, an eventfd of the VMM) is signalled after every new
+	// ack_pos, so the VMM releases held outputs at once.
+	Primary(Env env, std::string name, const Peer *peer, kvmft::RingSet rings,
+		kvmft::UniqueFd ack_fd = {});
 	~Primary();
 	void Start();
 	void Stop();
@@ -70,6 +72,7 @@ private:
 	std::string name_;
 	const Peer *peer_;
 	kvmft::RingSet rings_;
+	kvmft::UniqueFd ack_fd_;
 	std::vector<kvmft::RingReader> readers_;
 	std::deque<Sent> unacked_, unconsumed_;
 	uint64_t next_seq_ = 1, acked_seq_ = 0;

@@ -13,16 +13,21 @@ namespace kvmft::vmm {
 
 Status RegisterPrimary(const std::string &socket, const std::string &session,
 		       const std::string &peer, uint32_t ring_bytes, RingSet *rings,
-		       UniqueFd *ctl)
+		       UniqueFd *ctl, UniqueFd *ack_fd)
 {
 	Status s = RingSet::CreateMemfd(1, ring_bytes, rings);
 	if (s.ok())
 		s = ConnectUnix(socket, ctl);
 	nlohmann::json rep;
+	std::vector<UniqueFd> fds;
 	if (s.ok())
 		s = ftlogd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
 						 {"peer", peer}, {"kind", "memfd"}},
-				    {rings->fd(), rings->event_fd()}, &rep);
+				    {rings->fd(), rings->event_fd()}, &rep, &fds);
+	if (s.ok() && fds.size() > 1)
+		s = Status::Error(EPROTO, "register: unexpected fds in the reply");
+	if (s.ok() && fds.size() == 1)
+		*ack_fd = std::move(fds[0]);
 	return s.Wrap("ftlogd register " + session);
 }
 

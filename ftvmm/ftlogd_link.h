@@ -12,10 +12,11 @@
 namespace kvmft::vmm {
 
 // Creates a one-ring memfd set of ring_bytes and registers it as session
-// with peer. *ctl keeps the registration alive.
+// with peer. *ctl keeps the registration alive; *ack_fd is ftlogd's ACK
+// eventfd (invalid with an ftlogd that gives none).
 Status RegisterPrimary(const std::string &socket, const std::string &session,
 		       const std::string &peer, uint32_t ring_bytes, RingSet *rings,
-		       UniqueFd *ctl);
+		       UniqueFd *ctl, UniqueFd *ack_fd);
 // Attaches to session's secondary ring, retrying until it exists or
 // timeout_ns passes.
 Status AttachSecondary(const std::string &socket, const std::string &session,

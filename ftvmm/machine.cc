@@ -56,8 +56,21 @@ uint64_t HoldHistogram::Get(double p) const
 	return max_;
 }
 
+size_t Console::held() const
+{
+	std::lock_guard<std::mutex> g(mu_);
+	return held_.size();
+}
+
+uint64_t Console::written() const
+{
+	std::lock_guard<std::mutex> g(mu_);
+	return written_;
+}
+
 void Console::Put(uint8_t c)
 {
+	std::lock_guard<std::mutex> g(mu_);
 	if (hold_) {
 		held_.push_back({tag_, MonotonicNowNs(), c});
 		if (publish_)
@@ -66,13 +79,14 @@ void Console::Put(uint8_t c)
 	}
 	out_.push_back(static_cast<char>(c));
 	if (c == '\n' || out_.size() >= 4096)
-		Flush();
+		FlushLocked();
 }
 
 void Console::Release(uint64_t ack)
 {
+	std::lock_guard<std::mutex> g(mu_);
 	if (held_.empty() || held_.front().tag > ack) {
-		Flush();
+		FlushLocked();
 		return;
 	}
 	uint64_t now = MonotonicNowNs();
@@ -87,11 +101,12 @@ void Console::Release(uint64_t ack)
 	}
 	if (publish_)
 		publish_(counts());
-	Flush();
+	FlushLocked();
 }
 
 OutputStats Console::stats() const
 {
+	std::lock_guard<std::mutex> g(mu_);
 	OutputStats s;
 	static_cast<OutputCounts &>(s) = counts();
 	s.hold_ns_p50 = hist_.Get(50);
@@ -101,6 +116,12 @@ OutputStats Console::stats() const
 }
 
 void Console::Flush()
+{
+	std::lock_guard<std::mutex> g(mu_);
+	FlushLocked();
+}
+
+void Console::FlushLocked()
 {
 	size_t off = 0;
 	while (off < out_.size()) {

@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,12 +64,15 @@ public:
 	// Called with the new counts whenever an output is held or released
 	// (ftvmm publishes them in its log ring's producer page).
 	void set_publish(std::function<void(const OutputCounts &)> fn) { publish_ = std::move(fn); }
+	// Thread safety: Put, Release, Flush, held, written and stats may be
+	// called from the vCPU thread and the output releaser at once (one
+	// mutex); the set_* calls only before the VM runs.
 	void Put(uint8_t c);
 	// Release held bytes tagged <= ack.
 	void Release(uint64_t ack);
 	void Flush();
-	size_t held() const { return held_.size(); }
-	uint64_t written() const { return written_; }
+	size_t held() const;
+	uint64_t written() const;
 	// Counts and hold time percentiles of the held outputs so far.
 	OutputStats stats() const;
 
@@ -79,6 +83,9 @@ private:
 		uint8_t c;
 	};
 	OutputCounts counts() const { return {held_.size(), released_, hold_ns_total_}; }
+	void FlushLocked();
+
+	mutable std::mutex mu_;
 
 	int fd_;
 	bool hold_ = false;

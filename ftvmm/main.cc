@@ -17,6 +17,7 @@
 #include "loader.h"
 #include "logfile.h"
 #include "machine.h"
+#include "output_release.h"
 #include "ring_sink.h"
 #include "ring_source.h"
 
@@ -140,11 +141,12 @@ Status OpenSerial(const std::string &path, int *fd)
 }
 
 Status WriteStats(const Options &o, Machine &m, const Engine &e, int status,
-		  uint64_t wall_ns, const LogWriter *log)
+		  uint64_t wall_ns, const LogWriter *log, const OutputReleaser *rel = nullptr)
 {
 	if (o.stats.empty())
 		return Status::Ok();
 	const EngineStats &st = e.stats();
+	const OutputStats hs = m.console().stats();
 	nlohmann::json j = {
 		{"status", status},
 		{"positions", st.positions},
@@ -158,6 +160,11 @@ Status WriteStats(const Options &o, Machine &m, const Engine &e, int status,
 		{"log_records", log ? log->records() : 0},
 		{"log_bytes", log ? log->bytes() : 0},
 		{"console_bytes", m.console().written()},
+		{"ack_wakeups", rel ? rel->wakeups() : 0},
+		{"outputs_held", hs.held},
+		{"outputs_released", hs.released},
+		{"hold_time_us", {{"p50", hs.hold_ns_p50 / 1000.0}, {"p99", hs.hold_ns_p99 / 1000.0},
+				  {"max", hs.hold_ns_max / 1000.0}}},
 		{"mem_hash", fmt::format("{:016x}", m.vm().MemHash())},
 		{"wall_ns", wall_ns},
 	};
@@ -259,22 +266,28 @@ int CmdRun(const Options &o)
 	Engine e(m.get(), MakeEngineConfig(o));
 	e.SetRecord(log.get());
 	RingSet rings;
-	UniqueFd ctl;
+	UniqueFd ctl, ack_fd;
 	std::unique_ptr<RingSink> sink;
+	std::unique_ptr<OutputReleaser> releaser;
 	if (!o.ftlogd.empty()) {
-		s = RegisterPrimary(o.ftlogd, o.session, o.peer, o.ring_bytes, &rings, &ctl);
+		s = RegisterPrimary(o.ftlogd, o.session, o.peer, o.ring_bytes, &rings, &ctl,
+				    &ack_fd);
 		if (!s.ok())
 			return Fail(s);
 		sink = std::make_unique<RingSink>(rings.ring(0), rings.event_fd());
 		e.SetRecord(sink.get());
 		e.SetAck([&] { return sink->Ack(); });
+		if (ack_fd.valid())
+			releaser = std::make_unique<OutputReleaser>(
+				&m->console(), [&] { return sink->Ack(); }, std::move(ack_fd));
 	}
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
 	s = RunWithSnapshots(o, *m, e, hash, &status);
 	if (!s.ok())
 		return Fail(s);
-	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
+	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get(),
+			     releaser.get())).ok())
 		return Fail(s);
 	return status;
 }
