@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 	if (cfg.realtime_priority) {
 		sched_param sp{};
 		sp.sched_priority = static_cast<int>(cfg.realtime_priority);
-		if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+		if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
 			std::fprintf(stderr, "ftlogd: realtime_priority %u: %s; running at normal "
 				     "priority\n", cfg.realtime_priority, std::strerror(errno));
 	}
