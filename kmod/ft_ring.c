@@ -25,16 +25,22 @@
  *      before we overwrite that space.
  *  (B) smp_store_release(prod->producer_pos) pairs with the consumer's
  *      acquire load of producer_pos (A'): record bytes are visible first.
- *  (C) smp_mb() between publishing and reading ctl->flags and
- *      consumer_pos pairs with the consumer's full barrier between
- *      setting KVM_FT_CTL_WAKEUP (after storing consumer_pos) and
- *      re-reading producer_pos (C'): either we see WAKEUP and its
- *      consumer_pos and wake it, or it sees our record and does not sleep.
+ *  (C) smp_mb() between publishing and reading ctl->flags, consumer_pos
+ *      and read_pos pairs with the consumer's full barrier between
+ *      setting KVM_FT_CTL_WAKEUP (after storing consumer_pos or
+ *      read_pos) and re-reading producer_pos (C'): either we see WAKEUP
+ *      and its positions and wake it, or it sees our record and does not
+ *      sleep.
  *
- * We wake only a consumer that asked (WAKEUP) and had consumed everything
+ * We wake only a consumer that asked (WAKEUP) and had read everything
  * before this record: one wakeup per empty-to-non-empty transition, as
  * BPF's ringbuf does, not one per record (each wakeup is an irq_work, a
- * self-IPI on the vCPU's CPU).
+ * self-IPI on the vCPU's CPU). "Read" is the larger of consumer_pos and
+ * read_pos: a read-ahead consumer (ftlogd frees space only when the
+ * peer ACKs) says with read_pos how far it has read, so it is woken,
+ * and poll() blocks, once it has read everything. Both are the
+ * consumer's word, only ever compared: a lying consumer gets wrong
+ * wakeups for itself.
  */
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
@@ -100,6 +106,12 @@ static bool ft_ring_put(struct ft_ring *r, const void *rec, u32 len)
 	return true;
 }
 
+/* How far the consumer has read: consumer_pos, or read_pos if beyond. */
+static u64 ft_ring_seen(const struct ft_ring *r)
+{
+	return max(READ_ONCE(r->ctl->consumer_pos), READ_ONCE(r->ctl->read_pos));
+}
+
 /*
  * Append @rec (len bytes, header first) to @r. Fills seq, vcpu, ts, flags.
  * Never sleeps, never waits: a record that does not fit is dropped and
@@ -156,15 +168,14 @@ bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
 
 	smp_mb();						/* (C) */
 	if (r->head != start && (READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP) &&
-	    READ_ONCE(r->ctl->consumer_pos) == start)
+	    ft_ring_seen(r) == start)
 		irq_work_queue(&vm->iw);
 	return ok;
 }
 
 bool ft_ring_readable(const struct ft_ring *r)
 {
-	return smp_load_acquire(&r->prod->producer_pos) !=
-	       READ_ONCE(r->ctl->consumer_pos);
+	return smp_load_acquire(&r->prod->producer_pos) != ft_ring_seen(r);
 }
 
 /*

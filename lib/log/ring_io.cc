@@ -38,6 +38,7 @@ bool RingFits(const RingView &v, uint32_t len)
 RingReader::RingReader(const RingView &v) : v_(v)
 {
 	acked_ = sent_ = v.ctl->consumer_pos;
+	__atomic_store_n(&v_.ctl->read_pos, sent_, __ATOMIC_RELAXED);
 }
 
 uint64_t RingReader::produced() const
@@ -93,6 +94,10 @@ Status RingReader::Read(size_t max_bytes, std::vector<uint8_t> *out, uint64_t *e
 	}
 	sent_ = cur;
 	*end = cur;
+	// Tell the producer how far we read (uapi: read_pos), so that it
+	// wakes us for the next record although consumer_pos waits for the
+	// ACK. Ordered before our WAKEUP store and full barrier (ArmWakeup).
+	__atomic_store_n(&v_.ctl->read_pos, cur, __ATOMIC_RELAXED);
 	return Status::Ok();
 }
 

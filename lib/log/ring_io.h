@@ -45,7 +45,11 @@ public:
 	// (the output rule) and release the space to the producer.
 	void Ack(uint64_t pos);
 	// Resend from the last acknowledged position (new connection).
-	void Rewind() { sent_ = acked_; }
+	void Rewind()
+	{
+		sent_ = acked_;
+		__atomic_store_n(&v_.ctl->read_pos, sent_, __ATOMIC_RELAXED);
+	}
 	bool HasUnsent() const;
 	uint64_t acked() const { return acked_; }
 	uint64_t sent() const { return sent_; }

@@ -401,9 +401,13 @@ bool RingProducer::Put(const void *rec, uint32_t len)
 	// consumer that asked and had read everything before this record: one
 	// wakeup per empty-to-non-empty transition, not one per record.
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	// "Read everything": the larger of consumer_pos and read_pos (a
+	// read-ahead consumer, ftlogd, frees space only on ACK).
 	uint64_t start = prod - pad;
+	uint64_t seen = std::max(__atomic_load_n(&v_.ctl->consumer_pos, __ATOMIC_RELAXED),
+				 __atomic_load_n(&v_.ctl->read_pos, __ATOMIC_RELAXED));
 	if ((__atomic_load_n(&v_.ctl->flags, __ATOMIC_RELAXED) & KVM_FT_CTL_WAKEUP) &&
-	    __atomic_load_n(&v_.ctl->consumer_pos, __ATOMIC_RELAXED) == start && efd_ >= 0) {
+	    seen == start && efd_ >= 0) {
 		uint64_t one = 1;
 		ssize_t r = write(efd_, &one, sizeof(one));
 		(void)r;

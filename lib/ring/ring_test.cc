@@ -256,6 +256,41 @@ TEST_CASE("ABI struct sizes are multiples of 8")
 	CHECK(sizeof(kvm_ft_rec_inj_virq) % 8 == 0);
 	CHECK(offsetof(kvm_ft_rec_hdr, seq) == 16);
 	CHECK(offsetof(kvm_ft_ring_ctl, ack_pos) == 16);
+	CHECK(offsetof(kvm_ft_ring_ctl, read_pos) == 24);
+}
+
+// A read-ahead consumer (ftlogd) frees space only when the peer ACKs, so
+// consumer_pos lags what it has read. It says how far it read in
+// read_pos: the producer must wake it for the next record, and must not
+// wake a consumer that has not read everything yet.
+TEST_CASE("wakeups follow read_pos when a consumer reads ahead")
+{
+	RingSet rs;
+	REQUIRE(RingSet::CreateMemfd(1, 4096, &rs).ok());
+	RingProducer p(rs.ring(0), rs.event_fd());
+	kvm_ft_ring_ctl *ctl = rs.ring(0).ctl;
+	auto pending = [&] {
+		uint64_t v = 0;
+		return read(rs.event_fd(), &v, sizeof(v)) == sizeof(v) && v > 0;
+	};
+	auto r = Pio(0x80, 1);
+	REQUIRE(p.Write(&r, sizeof(r)));
+	uint64_t after_one = rs.ring(0).prod->producer_pos;
+	ctl->flags |= KVM_FT_CTL_WAKEUP;
+	(void)pending(); // whatever the first record did
+	// consumer_pos still 0, read_pos 0: the consumer has not read it.
+	REQUIRE(p.Write(&r, sizeof(r)));
+	CHECK(!pending());
+	// It read both (read_pos), freed nothing (consumer_pos 0): a new
+	// record is news to it.
+	ctl->read_pos = rs.ring(0).prod->producer_pos;
+	REQUIRE(p.Write(&r, sizeof(r)));
+	CHECK(pending());
+	// Without read_pos the same consumer would sleep through it.
+	ctl->read_pos = 0;
+	ctl->consumer_pos = after_one;
+	REQUIRE(p.Write(&r, sizeof(r)));
+	CHECK(!pending());
 }
 
 TEST_CASE("ring set usage: bytes not yet consumed, over every ring")

@@ -57,10 +57,11 @@
  * Wakeups: a consumer that wants to sleep sets ctl->flags |= WAKEUP,
  * issues a full barrier, re-reads producer_pos, and sleeps in poll() only
  * if still empty. The producer, after publishing, issues a full barrier
- * and reads ctl->flags and consumer_pos; if WAKEUP is set and the
- * consumer had read everything before this record, it wakes poll(). The
+ * and reads ctl->flags, consumer_pos and read_pos; if WAKEUP is set and
+ * the consumer had read everything before this record (the larger of
+ * consumer_pos and read_pos is the record's start), it wakes poll(). The
  * two full barriers pair (store-buffer pattern): one side always sees
- * the other.
+ * the other. A read-ahead consumer stores read_pos before it sets WAKEUP.
  */
 #define KVM_FT_RING_CTL_OFF	0		/* in pages */
 #define KVM_FT_RING_PROD_OFF	1		/* in pages */
@@ -80,7 +81,11 @@ struct kvm_ft_ring_ctl {
 	__u32 reserved0;	/* must be zero */
 	__u64 ack_pos;		/* FT log position the peer acknowledged
 				 * (output rule, written by ftlogd) */
-	__u64 reserved[5];	/* must be zero */
+	__u64 read_pos;		/* how far a read-ahead consumer has read:
+				 * ftlogd reads past consumer_pos and frees
+				 * space only on ACK. 0: not used. Wakeups
+				 * and poll() go by the larger of the two */
+	__u64 reserved[4];	/* must be zero */
 };
 
 struct kvm_ft_ring_prod {
