@@ -40,6 +40,19 @@ void PrintJson(const Options &o, const nlohmann::json &j);
 // True if `word` is a non-empty prefix of `full` (iproute2 matches()).
 bool Matches(const std::string &word, const char *full);
 
+// Capture the first KVM VM of process pid with kvm_ft.ko (up to vcpus
+// rings): *session is the kvm_ft session fd. Reports and returns an exit
+// code on failure, EXIT_OK on success.
+int AttachPid(const Options &o, uint32_t pid, uint32_t vcpus, int *session);
+// One request to ftlogd's control socket with fds; *rep is the reply and
+// *rfds the fds it carried. Returns an exit code on failure, reported
+// unless *why is given (then it gets the message).
+int AskFtlogd(const Options &o, const std::string &sock, const nlohmann::json &req,
+	      const std::vector<int> &fds, nlohmann::json *rep,
+	      std::vector<int> *rfds = nullptr, std::string *why = nullptr);
+// The control socket: $FTLOGD_SOCKET or /run/ftlogd/ftlogd.sock.
+std::string DefaultSocket();
+
 // Object entry points. args excludes the object word.
 int DoModule(const Options &o, const Args &args);
 int DoTrace(const Options &o, const Args &args);

@@ -23,6 +23,8 @@ namespace {
 void SessionUsage(FILE *f)
 {
 	std::fprintf(f, "Usage: ftctl session { list | show NAME } [ socket PATH ]\n"
+			"       ftctl session register NAME pid PID peer HOST [ vcpus N ] [ socket PATH ]\n"
+			"       ftctl session unregister NAME [ socket PATH ]\n"
 			"       ftctl session events [ after ID ] [ socket PATH ]\n"
 			"       ftctl monitor [ count N ] [ timeout SECONDS ] [ socket PATH ]\n"
 			"PATH defaults to $FTLOGD_SOCKET or /run/ftlogd/ftlogd.sock\n");
@@ -37,7 +39,7 @@ struct Conn {
 bool Pairs(const Args &a, size_t from, std::map<std::string, std::string> *kv, std::string *bad)
 {
 	for (size_t i = from; i < a.size(); i += 2) {
-		const char *keys[] = {"socket", "after", "count", "timeout"};
+		const char *keys[] = {"socket", "after", "count", "timeout", "pid", "peer", "vcpus"};
 		std::string key;
 		for (const char *k : keys)
 			if (Matches(a[i], k))
@@ -53,19 +55,7 @@ bool Pairs(const Args &a, size_t from, std::map<std::string, std::string> *kv, s
 
 int Ask(const Options &o, const std::string &sock, const json &req, json *rep)
 {
-	kvmft::UniqueFd fd;
-	kvmft::Status st = kvmft::ConnectUnix(sock, &fd);
-	if (!st.ok())
-		return Fail(o, EXIT_UNAVAIL, "ftlogd is not reachable: " + st.msg());
-	st = kvmft::SendMsg(fd.get(), req);
-	std::vector<kvmft::UniqueFd> fds;
-	if (st.ok() && kvmft::RecvMsg(fd.get(), rep, &fds, &st) != kvmft::MsgResult::kMsg && st.ok())
-		st = kvmft::Status::Error(ECONNRESET, "ftlogd closed the connection");
-	if (!st.ok())
-		return Fail(o, EXIT_ERROR, st.msg());
-	if (!rep->value("ok", false))
-		return Fail(o, EXIT_ERROR, rep->value("error", "request failed"));
-	return EXIT_OK;
+	return AskFtlogd(o, sock, req, {}, rep);
 }
 
 double Num(const json &s, const char *k, const char *sub = nullptr)
@@ -130,13 +120,80 @@ void PrintEvent(const Options &o, const json &e)
 
 std::string SocketPath(const std::map<std::string, std::string> &kv)
 {
-	if (kv.count("socket"))
-		return kv.at("socket");
+	return kv.count("socket") ? kv.at("socket") : DefaultSocket();
+}
+
+// Capture a running VM with kvm_ft.ko and have ftlogd ship its kernel
+// log as session NAME. The session stays registered after we exit.
+int Register(const Options &o, const std::string &name, std::map<std::string, std::string> &kv)
+{
+	if (!kv.count("pid") || !kv.count("peer"))
+		return Fail(o, EXIT_USAGE, "register needs pid PID and peer HOST");
+	char *end = nullptr;
+	unsigned long pid = std::strtoul(kv["pid"].c_str(), &end, 10);
+	unsigned long vcpus = 8;
+	if (!pid || *end || pid > UINT32_MAX)
+		return Fail(o, EXIT_USAGE, "bad pid \"" + kv["pid"] + "\"");
+	if (kv.count("vcpus")) {
+		vcpus = std::strtoul(kv["vcpus"].c_str(), &end, 10);
+		if (!vcpus || *end || vcpus > 1024)
+			return Fail(o, EXIT_USAGE, "bad vcpus \"" + kv["vcpus"] + "\"");
+	}
+	int fd = -1;
+	if (int rc = AttachPid(o, static_cast<uint32_t>(pid), static_cast<uint32_t>(vcpus), &fd))
+		return rc;
+	kvmft::UniqueFd session(fd);
+	json rep;
+	std::vector<int> rfds;
+	int rc = AskFtlogd(o, SocketPath(kv), {{"cmd", "register"}, {"session", name},
+			   {"peer", kv["peer"]}, {"kind", "kvm_ft"}}, {session.get()}, &rep, &rfds);
+	for (int r : rfds)
+		close(r); // the ACK eventfd: for VMMs that hold outputs
+	if (rc)
+		return rc;
+	if (o.json)
+		PrintJson(o, rep);
+	else
+		std::printf("registered %s: pid %lu, %u rings of %u bytes, peer %s\n", name.c_str(),
+			    pid, rep.value("rings", 0u), rep.value("ring_bytes", 0u),
+			    kv["peer"].c_str());
+	return EXIT_OK;
+}
+
+} // namespace
+
+std::string DefaultSocket()
+{
 	const char *env = std::getenv("FTLOGD_SOCKET");
 	return env && *env ? env : "/run/ftlogd/ftlogd.sock";
 }
 
-} // namespace
+int AskFtlogd(const Options &o, const std::string &sock, const json &req,
+	      const std::vector<int> &fds, json *rep, std::vector<int> *rfds, std::string *why)
+{
+	auto fail = [&](int code, const std::string &msg) {
+		if (!why)
+			return Fail(o, code, msg);
+		*why = msg;
+		return code;
+	};
+	kvmft::UniqueFd fd;
+	kvmft::Status st = kvmft::ConnectUnix(sock, &fd);
+	if (!st.ok())
+		return fail(EXIT_UNAVAIL, "ftlogd is not reachable: " + st.msg());
+	st = kvmft::SendMsg(fd.get(), req, fds);
+	std::vector<kvmft::UniqueFd> got;
+	if (st.ok() && kvmft::RecvMsg(fd.get(), rep, &got, &st) != kvmft::MsgResult::kMsg && st.ok())
+		st = kvmft::Status::Error(ECONNRESET, "ftlogd closed the connection");
+	if (!st.ok())
+		return fail(EXIT_ERROR, st.msg());
+	if (!rep->value("ok", false))
+		return fail(EXIT_ERROR, rep->value("error", "request failed"));
+	if (rfds)
+		for (kvmft::UniqueFd &f : got)
+			rfds->push_back(f.release());
+	return EXIT_OK;
+}
 
 int DoSession(const Options &o, const Args &a)
 {
@@ -145,7 +202,8 @@ int DoSession(const Options &o, const Args &a)
 		return a.empty() ? EXIT_USAGE : EXIT_OK;
 	}
 	bool show = Matches(a[0], "show");
-	size_t from = show && a.size() > 1 ? 2 : 1;
+	bool named = show || a[0] == "register" || a[0] == "unregister";
+	size_t from = named && a.size() > 1 ? 2 : 1;
 	std::map<std::string, std::string> kv;
 	std::string bad;
 	if (!Pairs(a, from, &kv, &bad))
@@ -166,6 +224,17 @@ int DoSession(const Options &o, const Args &a)
 		if ((rc = Ask(o, SocketPath(kv), {{"cmd", "show"}, {"session", a[1]}}, &rep)))
 			return rc;
 		PrintSession(o, rep["session"]);
+		return EXIT_OK;
+	}
+	if (a[0] == "register" || a[0] == "unregister") {
+		if (a.size() < 2)
+			return Fail(o, EXIT_USAGE, a[0] + " needs a session NAME");
+		if (a[0] == "register")
+			return Register(o, a[1], kv);
+		if ((rc = Ask(o, SocketPath(kv), {{"cmd", "unregister"}, {"session", a[1]}}, &rep)))
+			return rc;
+		if (!o.json)
+			std::printf("unregistered %s\n", a[1].c_str());
 		return EXIT_OK;
 	}
 	if (Matches(a[0], "events")) {

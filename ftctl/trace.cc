@@ -110,6 +110,7 @@ void PrintRecord(const Options &o, const kvm_ft_rec_hdr &h)
 }
 
 struct TraceArgs {
+	std::string session, socket; // --session: from ftlogd's secondary ring
 	uint32_t pid = 0, vcpus = 8;
 	uint64_t count = 0;
 	double timeout = 0;
@@ -166,6 +167,10 @@ int ParseArgs(const Options &o, const Args &a, TraceArgs *t)
 			size_t pos = 0;
 			if (k == "--pid" || k == "pid")
 				t->pid = static_cast<uint32_t>(std::stoul(v, &pos));
+			else if (k == "--session" || k == "session")
+				t->session = v, pos = v.size();
+			else if (k == "--socket" || k == "socket")
+				t->socket = v, pos = v.size();
 			else if (k == "--count" || k == "count")
 				t->count = std::stoull(v, &pos);
 			else if (k == "--timeout" || k == "timeout")
@@ -186,8 +191,10 @@ int ParseArgs(const Options &o, const Args &a, TraceArgs *t)
 			return Fail(o, EXIT_USAGE, "bad value \"" + v + "\" for " + k);
 		}
 	}
-	if (!t->pid)
-		return Fail(o, EXIT_USAGE, "trace needs --pid PID");
+	if (!t->pid == t->session.empty())
+		return Fail(o, EXIT_USAGE, "trace needs one of --pid PID and --session NAME");
+	if (!t->socket.empty() && t->session.empty())
+		return Fail(o, EXIT_USAGE, "--socket goes with --session");
 	return 0;
 }
 
@@ -199,29 +206,69 @@ bool Hangup(int fd)
 
 } // namespace
 
-int DoTrace(const Options &o, const Args &args)
+int AttachPid(const Options &o, uint32_t pid, uint32_t vcpus, int *session)
 {
-	TraceArgs t;
-	int r = ParseArgs(o, args, &t);
-	if (r) {
-		if (r < 0)
-			std::fprintf(stderr, "Usage: ftctl trace --pid PID [--count N] [--timeout S] [--vcpus N]\n"
-				     "                   [--type exit|entry|pio|mmio|msr|inj_virq[,...]]\n");
-		return r < 0 ? EXIT_OK : r;
-	}
 	kvmft::UniqueFd dev(open(KVM_FT_DEVICE, O_RDWR | O_CLOEXEC));
 	if (!dev.valid())
 		return Fail(o, EXIT_UNAVAIL, Status::Errno(std::string("open ") + KVM_FT_DEVICE +
 							   " (is kvm_ft.ko loaded?)").msg());
 	kvm_ft_attach a{};
 	a.vm_fd = -1;
-	a.pid = t.pid;
-	a.nr_vcpus = t.vcpus;
-	kvmft::UniqueFd session(ioctl(dev.get(), KVM_FT_ATTACH, &a));
-	if (!session.valid())
-		return Fail(o, EXIT_ERROR, Status::Errno("attach to pid " + std::to_string(t.pid)).msg());
+	a.pid = pid;
+	a.nr_vcpus = vcpus;
+	*session = ioctl(dev.get(), KVM_FT_ATTACH, &a);
+	if (*session < 0)
+		return Fail(o, EXIT_ERROR, Status::Errno("attach to pid " + std::to_string(pid)).msg());
+	return EXIT_OK;
+}
+
+int DoTrace(const Options &o, const Args &args)
+{
+	TraceArgs t;
+	int r = ParseArgs(o, args, &t);
+	if (r) {
+		if (r < 0)
+			std::fprintf(stderr, "Usage: ftctl trace { --pid PID [--vcpus N] | --session NAME [--socket PATH] }\n"
+				     "                   [--count N] [--timeout S]\n"
+				     "                   [--type exit|entry|pio|mmio|msr|inj_virq[,...]]\n");
+		return r < 0 ? EXIT_OK : r;
+	}
 	RingSet rings;
-	Status st = RingSet::MapSession(session.get(), &rings);
+	kvmft::UniqueFd session;
+	Status st;
+	if (t.pid) {
+		int fd = -1;
+		if (int rc = AttachPid(o, t.pid, t.vcpus, &fd))
+			return rc;
+		session.reset(fd);
+		st = RingSet::MapSession(session.get(), &rings);
+	} else {
+		// The log ftlogd stores for the secondary VMM of a session:
+		// this process becomes its consumer. The session appears when
+		// the primary first connects: wait for it up to --timeout.
+		nlohmann::json rep;
+		std::vector<int> fds;
+		uint64_t give_up = kvmft::MonotonicNs() + static_cast<uint64_t>(t.timeout * 1e9);
+		for (;;) {
+			std::string why;
+			int rc = AskFtlogd(o, t.socket.empty() ? DefaultSocket() : t.socket,
+					   {{"cmd", "attach"}, {"session", t.session}}, {}, &rep, &fds,
+					   &why);
+			if (!rc)
+				break;
+			if (rc != EXIT_ERROR || kvmft::MonotonicNs() >= give_up || g_stop)
+				return Fail(o, rc == EXIT_ERROR && t.timeout > 0 ? EXIT_TIMEOUT : rc, why);
+			usleep(100000);
+		}
+		if (fds.size() != 2) {
+			for (int fd : fds)
+				close(fd);
+			return Fail(o, EXIT_ERROR, "ftlogd sent no ring for session " + t.session);
+		}
+		st = RingSet::MapMemfd(fds[0], fds[1], &rings);
+		close(fds[0]);
+		close(fds[1]);
+	}
 	if (!st.ok())
 		return Fail(o, EXIT_ERROR, st.msg());
 	std::vector<RingConsumer> cons;
@@ -260,7 +307,7 @@ int DoTrace(const Options &o, const Args &args)
 			code = t.count ? EXIT_TIMEOUT : EXIT_OK;
 			break;
 		}
-		if (!rings.Wait(100) && Hangup(session.get())) {
+		if (!rings.Wait(100) && session.valid() && Hangup(session.get())) {
 			std::fprintf(stderr, "ftctl trace: the VM is gone\n");
 			break;
 		}

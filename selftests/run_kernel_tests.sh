@@ -18,13 +18,30 @@ if [ ! -f "$out/ksft/kselftest_harness.h" ]; then
 fi
 make -s -C "$top/selftests/kvm_ft" OUTPUT="$out" KSFT_DIR="$out/ksft"
 
+# Two ftlogd hosts for the VM (loopback): certificates and configs.
+rm -rf "$out/ft"
+mkdir -p "$out/ft"
+sh "$top/ftlogd/ftlogd-mkcert" ca "$out/ft/ca" > /dev/null
+for h in a b; do
+	sh "$top/ftlogd/ftlogd-mkcert" host "$out/ft/ca" "$out/ft" $h > /dev/null
+done
+cp "$out/ft/ca/ca.pem" "$out/ft/ca.pem"
+ftconf() { # HOST SELF PEER PEER_ADDR
+	printf '%s\n' "host_name = $1" "ca = /etc/ft/ca.pem" "cert = /etc/ft/$1.pem" \
+		"key = /etc/ft/$1.key" "control_socket = /tmp/$1.sock" "listen = $2:7301" \
+		"[peer $3]" "path = $2 -> $4:7301" > "$out/ft/$1.conf"
+}
+ftconf a 127.0.0.1 b 127.0.0.2
+ftconf b 127.0.0.2 a 127.0.0.1
+
 "$top/selftests/rig/mkinitramfs.sh" "$out/kvm_ft.cpio.gz" \
 	"$top/selftests/kvm_ft/vm_payload.sh" \
 	"$top/kmod/kvm_ft.ko:/lib/kvm_ft.ko" \
 	"$out/kvm_ft_test:/tests/kvm_ft_test" \
 	"$out/kvm_ft_abi_test:/tests/kvm_ft_abi_test" \
 	"$out/kvm_ft_nl_test:/tests/kvm_ft_nl_test" \
-	"$out/guest_loop" "$build/ftctl/ftctl"
+	"$out/guest_loop" "$build/ftctl/ftctl" "$build/ftlogd/ftlogd" \
+	$(for f in ca.pem a.pem a.key b.pem b.key a.conf b.conf; do echo "$out/ft/$f:/etc/ft/$f"; done)
 echo "selftests: booting the test VM (log: $out/kvm_ft.log)"
 start=$(date +%s)
 "$top/selftests/rig/boot.sh" "$out/kvm_ft.cpio.gz" "$out/kvm_ft.log" 1200 ||
