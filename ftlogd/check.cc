@@ -5,6 +5,7 @@
 // intact. --rate slows it down like a lagging secondary. Exits 0 only if
 // exactly --count good records were read. Prints a JSON summary.
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,6 +19,15 @@ using kvmft::Status;
 using nlohmann::json;
 
 namespace {
+
+// User + system CPU seconds this process used (bench/logd reports them).
+double CpuSeconds()
+{
+	rusage ru{};
+	getrusage(RUSAGE_SELF, &ru);
+	return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 struct Opts {
 	std::string socket = "/run/ftlogd/ftlogd.sock", session;
@@ -89,7 +99,7 @@ int Run(const Opts &o)
 			rs.Wait(50);
 	}
 	json sum = {{"records", good}, {"bad", bad}, {"gaps", c.gaps()}, {"lost", c.lost()},
-		    {"read_s", (last - t0) / 1e9}};
+		    {"read_s", (last - t0) / 1e9}, {"cpu_s", CpuSeconds()}};
 	if (!first_error.empty())
 		sum["error"] = first_error;
 	std::printf("%s\n", sum.dump().c_str());

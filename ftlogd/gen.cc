@@ -6,6 +6,7 @@
 // "output" until ack_pos covers the record, and reports the hold time.
 // Prints a JSON summary. Documentation/ftlogd.md, "Diagnostic tools".
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,15 @@ using kvmft::Status;
 using nlohmann::json;
 
 namespace {
+
+// User + system CPU seconds this process used (bench/logd reports them).
+double CpuSeconds()
+{
+	rusage ru{};
+	getrusage(RUSAGE_SELF, &ru);
+	return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 struct Opts {
 	std::string socket = "/run/ftlogd/ftlogd.sock", session, peer;
@@ -112,7 +122,8 @@ int Run(const Opts &o)
 		    {"write_s", (t1 - t0) / 1e9}, {"all_acked_s", (t2 - t0) / 1e9},
 		    {"all_acked", acked}, {"stalls", stalls}, {"stall_ms", stall_ns / 1e6},
 		    {"max_buffer_used", max_used}, {"buffer_size", v.size},
-		    {"dropped", prod.dropped()}};
+		    {"dropped", prod.dropped()},
+		    {"cpu_s", CpuSeconds()}};
 	if (o.hold)
 		sum["hold_us"] = {{"p50", Pct(holds, 50) / 1e3}, {"p99", Pct(holds, 99) / 1e3}};
 	if (!o.keep)

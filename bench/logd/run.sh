@@ -2,11 +2,14 @@
 # bench/logd/run.sh BUILD_DIR - FT log channel figures on a veth path
 # between two network namespaces, each against its baseline measured in
 # the same run on the same path (needs root):
-#   1. log throughput (TLS, 4 KiB records) / raw TCP stream throughput
+#   1. log throughput (TLS, 4 KiB records) / raw TCP stream throughput, and
+#      / a TLS 1.3 stream's throughput; CPU seconds per GB of each process
 #   2. ACK latency p50/p99 vs TCP 64-byte round trip p50/p99
 #   3. output hold time under the output rule (ftlog-gen --hold) vs RTT
 #   4. failure detection time with the default heartbeat settings
-# FUZZ_SECONDS=N also runs the libFuzzer targets N seconds each.
+# BYTES=N sets the bytes moved in 1 (default 400 MB); THROUGHPUT_ONLY=1
+# stops after 1. FUZZ_SECONDS=N also runs the libFuzzer targets N seconds
+# each.
 B=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$B/ftlogd MKCERT=$SRC/ftlogd/ftlogd-mkcert FTCTL=$B/ftctl/ftctl
@@ -16,20 +19,61 @@ setup_hosts
 num() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p"; }
 ratio() { awk "BEGIN { printf \"%.2f\", $1 / $2 }"; }
 
-# 1. throughput
+# 1. throughput, against two baselines on the same path: raw TCP, and a
+# TLS 1.3 stream made as ftlogd makes its connections (same cipher, same
+# certificates), so FT / TLS is the cost of the FT machinery alone. CPU
+# seconds per GB moved, per process, show where the two cores went.
 BYTES=${BYTES:-400000000}
 N=$((BYTES / 4096))
-ip netns exec "$NB" "$TCP_PAIR" server 10.77.1.2:7400 >/dev/null &
-sleep 0.3
-raw=$(ip netns exec "$NA" "$TCP_PAIR" stream 10.77.1.2:7400 "$BYTES" | num MBps)
+GB=$(awk "BEGIN { print $N * 4096 / 1e9 }")
+set -- $PIDS
+PA=$1 PB=$2 # ftlogd on a and on b
+cpu() { awk '{ print ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat"; }
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+cores() { # BUSY_IDLE_BEFORE BUSY_IDLE_AFTER: cores kept busy in between
+	echo "$1 $2" | awk -v n="$(nproc)" '{ b = $3 - $1; t = b + $4 - $2; printf "%.2f", t ? n * b / t : 0 }'
+}
+perg() { awk "BEGIN { printf \"%.2f\", $1 / $GB }"; }
+# baseline MODE PORT [CERT ARGS]: one stream of BYTES; sets MBPS, CPU_TX,
+# CPU_RX (s/GB) and CORES
+baseline() {
+	m=$1 port=$2
+	shift 2
+	srv_certs=""
+	[ "$m" = tls ] && srv_certs="$T/ca/ca.pem $T/b.pem $T/b.key"
+	ip netns exec "$NB" "$TCP_PAIR" server 10.77.1.2:$port $srv_certs >"$T/$m.srv" &
+	sleep 0.3
+	b0=$(busy)
+	ip netns exec "$NA" "$TCP_PAIR" $m 10.77.1.2:$port "$BYTES" "$@" >"$T/$m.cli" ||
+		fail "tcp_pair $m"
+	wait $! || fail "tcp_pair server $m: $(cat "$T/$m.srv")"
+	CORES=$(cores "$b0" "$(busy)")
+	MBPS=$(num MBps <"$T/$m.srv")
+	CPU_TX=$(perg "$(num cpu_s <"$T/$m.cli")")
+	CPU_RX=$(perg "$(num cpu_s <"$T/$m.srv")")
+}
+baseline stream 7400
+raw=$MBPS raw_cpu="sender $CPU_TX, receiver $CPU_RX; $CORES cores busy"
+baseline tls 7402 "$T/ca/ca.pem" "$T/a.pem" "$T/a.key" b
+tls=$MBPS tls_cpu="sender $CPU_TX, receiver $CPU_RX; $CORES cores busy"
 check --session tp --count "$N" --timeout 300 >"$T/tp.check" &
 CK=$!
+ca0=$(cpu "$PA") cb0=$(cpu "$PB") b0=$(busy)
 gen --session tp --count "$N" --size 4096 --ring-bytes 8388608 --ack-timeout 120 >"$T/tp.gen" ||
 	fail "gen: $(cat "$T/tp.gen")"
 wait $CK || fail "check: $(cat "$T/tp.check")"
+CORES=$(cores "$b0" "$(busy)")
+ca=$(perg "($(cpu "$PA") - $ca0)") cb=$(perg "($(cpu "$PB") - $cb0)")
+cg=$(perg "$(num cpu_s <"$T/tp.gen")") cc=$(perg "$(num cpu_s <"$T/tp.check")")
 s=$(num all_acked_s <"$T/tp.gen")
 ft=$(awk "BEGIN { printf \"%.1f\", $N * 4096 / $s / 1e6 }")
-echo "throughput: raw TCP $raw MB/s, FT log (TLS 1.3, CRC32C, 4 KiB records, verified) $ft MB/s, ratio $(ratio "$ft" "$raw") (goal >= 0.8)"
+echo "throughput: raw TCP $raw MB/s, TLS 1.3 stream $tls MB/s, FT log (TLS 1.3, CRC32C, 4 KiB records, verified) $ft MB/s;" \
+	"FT / raw TCP $(ratio "$ft" "$raw") (goal >= 0.8), FT / TLS stream $(ratio "$ft" "$tls")"
+echo "throughput CPU s/GB: raw TCP $raw_cpu. TLS stream $tls_cpu." \
+	"FT log: ftlogd primary $ca, ftlogd secondary $cb, ftlog-gen $cg, ftlog-check $cc," \
+	"all $(awk "BEGIN { printf \"%.2f\", $ca + $cb + $cg + $cc }"); $CORES cores busy"
+
+[ "${THROUGHPUT_ONLY:-}" ] && exit 0
 
 # 2. ACK latency vs RTT, light load (2000 records/s)
 ip netns exec "$NB" "$TCP_PAIR" server 10.77.1.2:7401 >/dev/null &
