@@ -2,6 +2,7 @@
 #include "link.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,25 +28,32 @@ void Link::Queue(uint8_t type, uint32_t stream, uint64_t seq, const void *p, siz
 
 Status Link::Flush()
 {
-	while (out_off_ < out_.size()) {
+	for (;;) {
+		if (wr_off_ == wr_.size()) {
+			if (out_.empty())
+				break;
+			wr_.swap(out_);
+			out_.clear(); // keeps its capacity
+			wr_off_ = 0;
+		}
+		// A retry after kAgain passes the same bytes again, as TLS
+		// requires: wr_ does not change until all of it is sent.
 		size_t n = 0;
 		Status err;
-		TlsConn::Io r = conn_->Write(out_.data() + out_off_, out_.size() - out_off_, &n, &err);
+		TlsConn::Io r = conn_->Write(wr_.data() + wr_off_, wr_.size() - wr_off_, &n, &err);
 		if (r == TlsConn::kAgain)
 			break;
 		if (r == TlsConn::kClosed)
 			return Status::Error(ECONNRESET, "peer closed the connection");
 		if (r != TlsConn::kOk)
 			return err;
-		out_off_ += n;
+		wr_off_ += n;
 	}
-	if (out_off_ == out_.size()) {
-		out_.clear();
-		out_off_ = 0;
-	} else if (out_off_ > (1u << 20)) {
-		out_.erase(out_.begin(), out_.begin() + static_cast<ptrdiff_t>(out_off_));
-		out_off_ = 0;
-	}
+	// Bytes the TLS layer buffered when the socket was full.
+	Status err;
+	TlsConn::Io r = conn_->Flush(&err);
+	if (r == TlsConn::kError)
+		return err;
 	return Status::Ok();
 }
 
@@ -60,6 +68,8 @@ Status Link::Fill()
 		Status err;
 		TlsConn::Io r = conn_->Read(dec_.Reserve(kRecord), kRecord, &n, &err);
 		dec_.Commit(n);
+		if (n)
+			missing_ = 0; // unknown until Next() looks again
 		if (r == TlsConn::kAgain)
 			break;
 		if (r == TlsConn::kClosed)
@@ -83,8 +93,9 @@ Status Link::Pump(int extra_fd, int timeout_ms, bool *extra_ready)
 		ev |= POLLOUT;
 	p[0] = pollfd{conn_->fd(), ev, 0};
 	p[1] = pollfd{extra_fd, POLLIN, 0};
-	if (conn_->pending() || dec_.buffered() >= kvmft::kFrameHdrLen)
+	if (conn_->pending() || (dec_.buffered() >= kvmft::kFrameHdrLen && !missing_))
 		timeout_ms = 0;
+	SetLowat(conn_->pending() ? 0 : missing_);
 	int r = poll(p, extra_fd >= 0 ? 2 : 1, timeout_ms);
 	if (r < 0 && errno != EINTR)
 		return Status::Errno("poll");
@@ -96,10 +107,26 @@ Status Link::Pump(int extra_fd, int timeout_ms, bool *extra_ready)
 	return Flush();
 }
 
+void Link::SetLowat(size_t missing)
+{
+	// Wake up only when the frame we wait for can be complete: that needs
+	// at least `missing` more plaintext bytes, of which OpenSSL may hold
+	// up to one partial record already, so at least missing - kRecordMax
+	// bytes must come from the socket. Small frames (ACKs, heartbeats,
+	// light load) keep the low-water mark at 1: no added latency.
+	constexpr size_t kRecordMax = 16 * 1024;
+	int want = missing > kRecordMax ? static_cast<int>(missing - kRecordMax) : 1;
+	if (want == lowat_)
+		return;
+	if (setsockopt(conn_->fd(), SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == 0)
+		lowat_ = want;
+}
+
 FrameDecoder::Result Link::Next(kvmft::Frame *f, Status *err)
 {
 	for (;;) {
 		FrameDecoder::Result r = dec_.Next(f, err);
+		missing_ = r == FrameDecoder::kNeedMore ? dec_.missing() : 0;
 		if (r != FrameDecoder::kFrame)
 			return r;
 		uint64_t now = kvmft::MonotonicNs();

@@ -27,10 +27,11 @@ public:
 	Link(std::unique_ptr<kvmft::TlsConn> conn, LinkTimes t);
 
 	// Frames to send. out() allows building a DATA frame in place
-	// (kvmft::BeginFrame / FinishFrame).
+	// (kvmft::BeginFrame / FinishFrame); it only ever grows at the end
+	// until the next Pump().
 	void Queue(uint8_t type, uint32_t stream, uint64_t seq, const void *p, size_t len);
 	std::vector<uint8_t> *out() { return &out_; }
-	size_t unsent() const { return out_.size() - out_off_; }
+	size_t unsent() const { return wr_.size() - wr_off_ + out_.size(); }
 
 	// Sends what it can, waits up to timeout_ms for the socket (or for
 	// extra_fd, if >= 0, to become readable: *extra_ready), reads what
@@ -53,16 +54,22 @@ public:
 private:
 	kvmft::Status Flush();
 	kvmft::Status Fill();
+	void SetLowat(size_t missing);
 
 	std::unique_ptr<kvmft::TlsConn> conn_;
 	LinkTimes t_;
 	kvmft::FrameDecoder dec_;
-	std::vector<uint8_t> out_;
-	size_t out_off_ = 0;
+	// Two buffers, so sent bytes are never moved: wr_ is being written to
+	// the socket from wr_off_; out_ collects frames queued meanwhile and
+	// becomes wr_ (a swap) once wr_ is all sent.
+	std::vector<uint8_t> out_, wr_;
+	size_t wr_off_ = 0;
 	uint64_t last_rx_ns_, last_ping_ns_ = 0, ping_seq_ = 0;
 	double rtt_ns_ = 0;
 	uint64_t rtt_min_ns_ = 0;
 	uint64_t bytes_in_ = 0;
+	size_t missing_ = 0; // bytes the decoder waits for (0: none or unknown)
+	int lowat_ = 1;      // SO_RCVLOWAT of the socket
 };
 
 } // namespace ftlogd

@@ -69,11 +69,24 @@ public:
 
 	// Non-blocking I/O. kAgain: retry when the socket is readable (or
 	// writable if want_write()). n: bytes moved on kOk.
+	//
+	// Write() encrypts into a 256 KiB buffer in front of the socket and
+	// writes that out with one write() per buffer, not one per 16 KiB TLS
+	// record (fewer system calls here, fewer wakeups of the reader); it
+	// flushes before it returns, so nothing waits in the buffer unless
+	// the socket is full: then want_write() is true and Flush(), or the
+	// next Write(), sends the rest once the socket is writable. A retry
+	// after kAgain must pass the same bytes again (TLS rule).
 	Io Read(void *buf, size_t len, size_t *n, Status *err);
 	Io Write(const void *buf, size_t len, size_t *n, Status *err);
-	bool want_write() const { return want_write_; }
-	// Bytes OpenSSL holds decrypted but not yet returned by Read().
-	size_t pending() const;
+	Io Flush(Status *err);
+	bool want_write() const;
+	// True if Read() may return data without the socket becoming
+	// readable: OpenSSL holds bytes not yet returned, decrypted or read
+	// ahead from the socket (OpenSSL reads ahead up to 256 KiB). A
+	// partial record after Read() said kAgain does not count: it needs
+	// the socket. A caller that polls the socket must check this first.
+	bool pending() const;
 
 	int fd() const { return fd_.get(); }
 	const std::string &peer_name() const { return peer_name_; }
@@ -86,6 +99,7 @@ private:
 	UniqueFd fd_;
 	SSL *ssl_ = nullptr;
 	bool want_write_ = false;
+	bool read_blocked_ = false; // the last Read() needs more from the socket
 	std::string peer_name_, peer_sha256_;
 };
 

@@ -116,8 +116,11 @@ FrameDecoder::Result FrameDecoder::Next(Frame *f, Status *err)
 		*err = Status::Error(EPROTO, "frame stream already failed");
 		return kError;
 	}
-	if (buffered() < kFrameHdrLen)
+	missing_ = 0;
+	if (buffered() < kFrameHdrLen) {
+		missing_ = kFrameHdrLen - buffered();
 		return kNeedMore;
+	}
 	FrameHdr h;
 	std::memcpy(&h, data() + off_, sizeof(h));
 	Status st = CheckFrameHdr(h);
@@ -126,8 +129,10 @@ FrameDecoder::Result FrameDecoder::Next(Frame *f, Status *err)
 		*err = st.Wrap("at stream offset " + N(off_));
 		return kError;
 	}
-	if (buffered() < kFrameHdrLen + h.len)
+	if (buffered() < kFrameHdrLen + h.len) {
+		missing_ = kFrameHdrLen + h.len - buffered();
 		return kNeedMore;
+	}
 	const uint8_t *pay = data() + off_ + kFrameHdrLen;
 	if (Crc32c(0, pay, h.len) != h.pay_crc) {
 		failed_ = true;

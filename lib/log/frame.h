@@ -98,6 +98,9 @@ public:
 	void Commit(size_t m);
 	Result Next(Frame *f, Status *err);
 	size_t buffered() const { return buf_.size() - off_; }
+	// After Next() said kNeedMore: bytes still missing before it can
+	// return the next frame (its header verified if it is all there).
+	size_t missing() const { return missing_; }
 
 private:
 	// A byte that is not zeroed when the vector grows (Reserve() is on
@@ -110,6 +113,7 @@ private:
 	std::vector<Byte> buf_;
 	size_t off_ = 0;
 	size_t used_ = 0; // buf_ size before the last Reserve()
+	size_t missing_ = 0;
 	bool failed_ = false;
 };
 

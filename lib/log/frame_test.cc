@@ -89,12 +89,24 @@ TEST_CASE("frames round-trip, also when fed one byte at a time")
 	}
 	AckPayload ack{42, 0};
 	AppendFrame(&bytes, kFrameAck, 0, 5, &ack, sizeof(ack));
+	// Where each frame starts, to check what the decoder says it misses.
+	std::vector<size_t> starts;
+	for (size_t off = 0; off < bytes.size();) {
+		starts.push_back(off);
+		FrameHdr h;
+		std::memcpy(&h, bytes.data() + off, sizeof(h));
+		off += kFrameHdrLen + h.len;
+	}
+	starts.push_back(bytes.size()); // after the last: a header is missing
+	starts.push_back(bytes.size());
 	FrameDecoder d;
 	std::vector<FrameHdr> hdrs;
 	uint64_t rec_seq = kRecSeqUnset;
 	uint64_t consumed = 0;
+	size_t fed = 0;
 	for (uint8_t b : bytes) {
 		d.Feed(&b, 1);
+		fed++;
 		Frame f;
 		Status err;
 		FrameDecoder::Result r;
@@ -111,6 +123,9 @@ TEST_CASE("frames round-trip, also when fed one byte at a time")
 			}
 		}
 		REQUIRE(r == FrameDecoder::kNeedMore);
+		size_t start = starts[hdrs.size()], end = starts[hdrs.size() + 1];
+		CHECK(d.missing() == (fed - start < kFrameHdrLen ? start + kFrameHdrLen - fed
+								  : end - fed));
 	}
 	REQUIRE(hdrs.size() == 6);
 	for (uint64_t i = 0; i < 5; i++) {
