@@ -310,11 +310,19 @@ Status Primary::Serve(Link *l)
 		}
 		uint64_t now = kvmft::MonotonicNs();
 		int timeout = std::min(l->NextDueMs(now), 100);
+		// As Nagle's algorithm: with nothing in flight the first new
+		// record wakes us (ring wakeup) and goes out at once; with frames
+		// in flight new records wait for the ACK, which wakes us through
+		// the socket, and then leave together. So a trickle (console
+		// output) is not delayed and a stream goes out in full frames
+		// rather than one wakeup and one frame per record.
 		int wait_fd = -1;
-		if (l->unsent() < kOutLimit && ArmWakeup())
-			wait_fd = wake_fd;
-		else if (l->unsent() < kOutLimit)
-			timeout = 0;
+		if (l->unsent() < kOutLimit && unacked_.empty()) {
+			if (ArmWakeup())
+				wait_fd = wake_fd;
+			else
+				timeout = 0;
+		}
 		bool ready = false;
 		st = l->Pump(wait_fd, timeout, &ready);
 		for (uint32_t i = 0; i < rings_.size(); i++)
