@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fmt/format.h>
 
 namespace kvmft {
 
@@ -22,7 +23,7 @@ std::string SockAddr::str() const
 	}
 	auto *a = reinterpret_cast<const sockaddr_in6 *>(&ss);
 	inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
-	return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+	return fmt::format("[{}]:{}", buf, ntohs(a->sin6_port));
 }
 
 Status ParseSockAddr(const std::string &s, bool port_optional, SockAddr *out)
