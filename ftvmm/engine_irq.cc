@@ -29,8 +29,9 @@ Status Engine::WaitHalted()
 		return Status::Error(EFAULT, fmt::format(
 			"guest halted at rip {:#x} with {} (position {})", Rip(),
 			run->if_flag ? "no timer programmed" : "interrupts disabled", pos_));
-	if (ack_)
-		m_->console().Release(ack_());
+	Status s = ReleaseHeld();
+	if (!s.ok())
+		return s;
 	uint64_t due = next + jitter_cur_;
 	timespec ts{static_cast<time_t>(due / 1000000000), static_cast<long>(due % 1000000000)};
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
@@ -54,12 +55,14 @@ Status Engine::DeliverLive()
 		if (!s.ok())
 			return s;
 	}
-	if (ack_)
-		m_->console().Release(ack_());
-	if (!pic.Pending())
+	Status s = ReleaseHeld();
+	if (!s.ok())
+		return s;
+	// One vector per entry: a replayer that went live right after
+	// injecting the log's last IRQ must not overwrite it (KVM keeps one).
+	if (queued_ || !pic.Pending())
 		return Status::Ok();
 	kvm_run *run = m_->vm().run();
-	Status s;
 	if (run->ready_for_interrupt_injection) {
 		if (!at_det_ && sink_) {
 			s = WriteCheckpoint(*m_, state(), sink_, KVM_FT_CKPT_DELTA, pos_,
@@ -77,6 +80,7 @@ Status Engine::DeliverLive()
 		r.vector = vec;
 		r.reserved = 0;
 		halted_ = window_ = false;
+		queued_ = true;
 		st_.irqs++;
 		return Append(&r, sizeof(r));
 	}
@@ -102,6 +106,7 @@ Status Engine::ReplayInterrupt(const kvm_ft_rec_hdr *r)
 	if (!s.ok())
 		return Diverged(s.msg());
 	halted_ = window_ = false;
+	queued_ = true;
 	st_.irqs++;
 	return Status::Ok();
 }
@@ -179,6 +184,13 @@ Status Engine::GoLive()
 	}
 	src_ = nullptr;
 	st_.went_live_at = pos_;
+	if (m_->blk()) {
+		// The writes replayed so far, in log order, before any of our own.
+		Status s = m_->blk()->disk()->ApplyAll();
+		if (!s.ok())
+			return s.Wrap("go-live: apply the replayed disk writes");
+		SetDiskMode();
+	}
 	if (!sink_)
 		return Status::Ok();
 	// A new log starts self-contained: full state, then GO_LIVE.
