@@ -423,9 +423,17 @@ Status Engine::ReplayIo()
 		    (wr && memcmp(&m->value, run->mmio.data, std::min<uint32_t>(m->len, 8))))
 			return Diverged(fmt::format("log has MMIO {:#x}, guest accessed {:#x}",
 						    m->gpa, run->mmio.phys_addr));
-		DoMmio(run, &m_->mmio());
-		if (!wr)
-			memcpy(run->mmio.data, &m->value, std::min<uint32_t>(m->len, 8));
+		bool owned = DoMmio(run, &m_->mmio());
+		if (!wr) {
+			// MMIO devices are deterministic: the model must agree.
+			uint64_t got = 0;
+			memcpy(&got, run->mmio.data, std::min<uint32_t>(m->len, 8));
+			if (got != m->value)
+				return Diverged(fmt::format("MMIO read of {:#x}: the log has {:#x}, "
+					"this VM's devices return {:#x}{}", m->gpa, m->value, got,
+					owned ? "" : " (no device there: a VM with a disk "
+						     "replays with --disk)"));
+		}
 		return BlkError();
 	}
 	const auto *p = reinterpret_cast<const kvm_ft_rec_pio *>(r);

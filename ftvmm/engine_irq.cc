@@ -153,6 +153,9 @@ Status Engine::ReplayPending(bool *ended)
 			break;
 		case KVM_FT_REC_VMM_END:
 			return Diverged("the log ends the VM here; the guest did not end");
+		case KVM_FT_REC_VMM_BLK_READ:
+			return Diverged(m_->blk() ? "disk read data in the log; the guest read nothing"
+						  : "disk read data in the log; replay needs --disk");
 		default:
 			return Diverged(fmt::format("unexpected record type {:#x} before re-entry",
 						    r->type));

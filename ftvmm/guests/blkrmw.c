@@ -46,7 +46,9 @@ static struct {
 	u64 sector;
 } hdr;
 static volatile u8 status;
-static u8 all[NSEC * 512], sec[512], back[512];
+static u8 all[NSEC * 512], sec[512];
+/* Only the device writes this page: a snapshot delta must carry it. */
+static u8 back[4096] __attribute__((aligned(4096)));
 static volatile u64 irqs, requests, work;
 static volatile u32 isr_bits;
 static volatile u64 tick_hash = FNV_OFF;
