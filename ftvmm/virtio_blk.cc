@@ -169,15 +169,20 @@ bool VirtioBlk::InRam(uint64_t gpa, uint64_t len) const
 	return gpa <= mem_.bytes && len <= mem_.bytes - gpa;
 }
 
+bool VirtioBlk::QueueOk(uint64_t n, uint64_t desc, uint64_t avail, uint64_t used) const
+{
+	return n && n <= kQueueMax && !(n & (n - 1)) && !(desc % 16) && !(avail % 2) &&
+	       !(used % 4) && InRam(desc, 16 * n) && InRam(avail, 6 + 2 * n) &&
+	       InRam(used, 6 + 8 * n);
+}
+
 void VirtioBlk::SetReady(bool ready)
 {
 	if (!ready) {
 		queue_ready_ = 0;
 		return;
 	}
-	uint64_t n = queue_num_;
-	if (!n || n > kQueueMax || (n & (n - 1)) || desc_ % 16 || avail_ % 2 || used_ % 4 ||
-	    !InRam(desc_, 16 * n) || !InRam(avail_, 6 + 2 * n) || !InRam(used_, 6 + 8 * n)) {
+	if (!QueueOk(queue_num_, desc_, avail_, used_)) {
 		NeedsReset();
 		return;
 	}
@@ -438,7 +443,7 @@ Status VirtioBlk::Load(const uint8_t *data, size_t len)
 		r.GetBytes(x.data.data(), n);
 		ov.push_back(std::move(x));
 	}
-	if (!r.done() || ready > 1 || num > kQueueMax)
+	if (!r.done() || ready > 1 || num > kQueueMax || (ready && !QueueOk(num, desc, avail, used)))
 		return Status::Error(EINVAL, "virtio-blk state: malformed");
 	if (cap != disk_->sectors())
 		return Status::Error(EINVAL, fmt::format(

@@ -92,6 +92,8 @@ private:
 	uint8_t Request(const std::vector<Seg> &segs, uint64_t rd, uint64_t wr,
 			uint32_t *written);
 	bool InRam(uint64_t gpa, uint64_t len) const;
+	// A queue of n entries at these addresses can be used (QueueReady).
+	bool QueueOk(uint64_t n, uint64_t desc, uint64_t avail, uint64_t used) const;
 	uint16_t Get16(uint64_t gpa) const;
 	void Put16(uint64_t gpa, uint16_t v);
 	void Put32(uint64_t gpa, uint32_t v);

@@ -433,6 +433,9 @@ TEST_CASE("virtio-blk: state save/load, pending writes included")
 	SECTION("malformed or another disk size is refused") {
 		Rig h;
 		CHECK(h.dev->Load(st.data(), st.size() - 1).err() == EINVAL);
+		auto bad = st;
+		bad[56 + 5] = 0xff;	// the used ring address (bytes 56..63): far past RAM
+		CHECK(h.dev->Load(bad.data(), bad.size()).err() == EINVAL);
 		auto other = st;
 		other[0] ^= 1;	// capacity
 		Status s = h.dev->Load(other.data(), other.size());
