@@ -204,6 +204,58 @@ TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 	unlink(path.c_str());
 }
 
+TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers")
+{
+	RequireKvm();
+	DiskFile d("partial");
+	std::string path = TempPath("partial.log");
+	Booted b;
+	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	std::unique_ptr<LogWriter> w;
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	EngineConfig cfg;
+	cfg.hold_timeout_ns = 50000000;
+	Engine e(b.m.get(), cfg);
+	e.SetRecord(w.get());
+	const uint64_t acked = 3000;	// records the "secondary" stored
+	e.SetAck([&] { return acked; });
+	int status = 0;
+	CHECK(e.Run(&status).err() == ETIMEDOUT);
+	REQUIRE(w->Flush().ok());
+	auto primary = d.Bytes();
+	CHECK(primary != Blank());
+
+	// A secondary holding those records replays exactly the writes of the
+	// exits whose VMM_EXIT they include: the writes the primary released.
+	// (An exit cut right after its VMM_EXIT is completed here; a
+	// secondary going live would re-execute it.)
+	auto log = ReadFile(path);
+	auto frames = Frames(log);
+	REQUIRE(frames.size() > acked + 10);
+	size_t cut = acked;
+	while (frames[cut].rec->pos == frames[acked - 1].rec->pos &&
+	       (frames[cut].rec->type == KVM_FT_REC_MMIO ||
+		frames[cut].rec->type == KVM_FT_REC_VMM_BLK_READ))
+		cut++;
+	std::string cutlog = TempPath("partial.cut.log");
+	WriteFile(cutlog, {log.begin(), log.begin() + frames[cut].off});
+	DiskFile sec("partial.sec");
+	Booted rb;
+	REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, sec.path).ok());
+	LogReader rd;
+	REQUIRE(LogReader::Open(cutlog, &rd).ok());
+	FileSource src(&rd);
+	Engine er(rb.m.get());
+	er.SetReplay(&src);
+	CHECK(er.Run(&status).err() == ENODATA);
+	CHECK(sec.Bytes() == Blank());
+	REQUIRE(rb.m->blk()->disk()->ApplyAll().ok());
+	CHECK(sec.Bytes() == primary);
+	unlink(path.c_str());
+	unlink(cutlog.c_str());
+}
+
 TEST_CASE("blkrmw: tampered disk read data is a divergence")
 {
 	Recorded r(5);
