@@ -119,7 +119,7 @@ Status Engine::BlkRead(uint64_t sector, uint8_t *dst, uint32_t bytes)
 			return Status::Ok();
 		}
 		bool live = false;
-		s = LogEnded("inside a disk read", &live);
+		s = LogEnded("inside a disk read", &live, true);
 		if (!s.ok() || !live)
 			return s;
 	}
@@ -150,7 +150,8 @@ void Engine::NewJitter()
 
 Status Engine::Append(void *rec, uint32_t len)
 {
-	return sink_ ? sink_->Append(rec, len) : Status::Ok();
+	// After going live inside an exit, its records are the old log's.
+	return sink_ && !defer_start_ ? sink_->Append(rec, len) : Status::Ok();
 }
 
 Status Engine::Diverged(const std::string &what) const
@@ -316,7 +317,7 @@ Status Engine::CheckExit(uint32_t reason)
 			return s.Wrap("replay");
 		if (!r) {
 			bool live = false;
-			s = LogEnded("before an exit", &live);
+			s = LogEnded("before an exit", &live, true);
 			if (!s.ok() || !live)
 				return s;
 			return CheckExit(reason); // now as the primary
@@ -405,7 +406,7 @@ Status Engine::ReplayIo()
 		return s.Wrap("replay");
 	if (!r) {
 		bool live = false;
-		s = LogEnded("inside an exit", &live);
+		s = LogEnded("inside an exit", &live, true);
 		if (!s.ok() || !live)
 			return s;
 		return LogIo();
@@ -484,6 +485,11 @@ Status Engine::Finish(bool *ended)
 			return Diverged(fmt::format("guest ended with status {}; the log goes on",
 						    status_));
 		return Status::Ok();
+	}
+	if (defer_start_) {
+		Status s = StartLog();
+		if (!s.ok())
+			return s;
 	}
 	kvm_ft_vmm_end e;
 	InitRec(&e.hdr, KVM_FT_REC_VMM_END, sizeof(e), pos_);

@@ -105,7 +105,10 @@ private:
 	Status Finish(bool *ended);
 	Status Append(void *rec, uint32_t len);
 	Status Diverged(const std::string &what) const;
-	Status GoLive();
+	// in_exit: the log ended inside the current exit, whose records stay
+	// out of the new log; it starts once the exit is complete.
+	Status GoLive(bool in_exit);
+	Status StartLog();
 	Status DrainHeld();
 	// Console bytes and disk writes the ACK covers go out.
 	Status ReleaseHeld();
@@ -117,7 +120,7 @@ private:
 	Status BlkError();
 	// The log ended where `where` says: go live if configured (*live),
 	// else an ENODATA error.
-	Status LogEnded(const char *where, bool *live);
+	Status LogEnded(const char *where, bool *live, bool in_exit = false);
 	void ArmKick();
 	void NewJitter();
 	uint64_t Rip() const { return m_->vm().run()->s.regs.regs.rip; }
@@ -132,6 +135,7 @@ private:
 	bool window_ = false;	// interrupt window requested
 	bool halted_ = false;	// guest executed HLT, waits for an interrupt
 	bool queued_ = false;	// a vector was injected for the next entry
+	bool defer_start_ = false; // went live inside an exit: new log pending
 	bool ended_ = false;
 	int status_ = 0;
 	uint64_t jitter_cur_ = 0;

@@ -13,6 +13,11 @@ namespace kvmft::vmm {
 
 Status Engine::BeforeEntry(bool *ended)
 {
+	if (defer_start_) {
+		Status s = StartLog();
+		if (!s.ok())
+			return s;
+	}
 	if (src_) {
 		Status s = ReplayPending(ended);
 		if (!s.ok() || *ended || src_)
@@ -169,16 +174,16 @@ Status Engine::ReplayPending(bool *ended)
 	return Status::Ok();
 }
 
-Status Engine::LogEnded(const char *where, bool *live)
+Status Engine::LogEnded(const char *where, bool *live, bool in_exit)
 {
 	*live = cfg_.go_live;
 	if (cfg_.go_live)
-		return GoLive();
+		return GoLive(in_exit);
 	return Status::Error(ENODATA, fmt::format("replay: log ends at position {} {}",
 						  pos_, where));
 }
 
-Status Engine::GoLive()
+Status Engine::GoLive(bool in_exit)
 {
 	if (cfg_.before_live) {
 		Status s = cfg_.before_live();
@@ -196,7 +201,19 @@ Status Engine::GoLive()
 	}
 	if (!sink_)
 		return Status::Ok();
-	// A new log starts self-contained: full state, then GO_LIVE.
+	if (in_exit) {
+		// The old log holds this exit's records: the new one starts
+		// once the exit is complete (BeforeEntry or Finish).
+		defer_start_ = true;
+		return Status::Ok();
+	}
+	return StartLog();
+}
+
+// A new log starts self-contained: full state, then GO_LIVE.
+Status Engine::StartLog()
+{
+	defer_start_ = false;
 	Status s = WriteCheckpoint(*m_, state(), sink_, KVM_FT_CKPT_FULL, pos_,
 				   st_.ckpt.count, &st_.ckpt);
 	if (!s.ok())

@@ -143,6 +143,67 @@ TEST_CASE("blkrmw: going live from a cut log leaves the disk as the primary left
 	unlink(cut.c_str());
 }
 
+TEST_CASE("blkrmw: going live inside an exit, the new log starts after it and replays")
+{
+	Recorded r(7);
+	auto log = ReadFile(r.log);
+	auto frames = Frames(log);
+	// before a QueueNotify's VMM_EXIT, between it and its MMIO record,
+	// and between that and its disk data
+	size_t k = frames.size() / 2;
+	while (!(frames[k].rec->type == KVM_FT_REC_MMIO &&
+		 reinterpret_cast<kvm_ft_rec_mmio *>(frames[k].rec)->gpa == 0xd0000050 &&
+		 frames[k + 1].rec->type == KVM_FT_REC_VMM_BLK_READ))
+		k++;
+	for (size_t cut : {k - 1, k, k + 1}) {
+		INFO("cut before record " << cut << " type " << frames[cut].rec->type);
+		std::string cutlog = TempPath("blkin.cut.log"), newlog = TempPath("blkin.new.log");
+		WriteFile(cutlog, {log.begin(), log.begin() + frames[cut].off});
+		DiskFile fresh("blkin");
+		Booted b;
+		REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, fresh.path).ok());
+		LogReader rd;
+		REQUIRE(LogReader::Open(cutlog, &rd).ok());
+		FileSource src(&rd);
+		std::unique_ptr<LogWriter> w;
+		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+		REQUIRE(LogWriter::Create(newlog, hdr, &w).ok());
+		EngineConfig live;
+		live.go_live = true;
+		Engine e(b.m.get(), live);
+		e.SetReplay(&src);
+		e.SetRecord(w.get());
+		int status = 0;
+		Status s = e.Run(&status);
+		INFO(s.msg());
+		REQUIRE(s.ok());
+		CHECK(status == 1);
+		// at a record boundary the replayer goes live before the exit
+		uint64_t at = frames[k].rec->pos - (cut == k - 1 ? 1 : 0);
+		CHECK(e.stats().went_live_at == at);
+		CHECK(fresh.Bytes() == r.disk.Bytes());
+		std::string out = b.Output();
+		CHECK(LastLine(out) == LastLine(r.rec.out));
+		// the new log: FULL checkpoint and GO_LIVE once the exit is done
+		auto nl = ReadFile(newlog);
+		auto nf = Frames(nl);
+		REQUIRE(nf.size() > 2);
+		CHECK(nf[0].rec->type == KVM_FT_REC_VMM_CKPT_BEGIN);
+		CHECK(nf[0].rec->pos == at);
+		DiskFile other("blkin.rep");
+		GuestRun rep = ReplayGuest("blkrmw", newlog, {}, other.path);
+		INFO(rep.s.msg());
+		REQUIRE(rep.s.ok());
+		CHECK(rep.status == 1);
+		CHECK(rep.mem_hash == b.m->vm().MemHash());
+		REQUIRE(!rep.out.empty());
+		CHECK(out.size() > rep.out.size());
+		CHECK(out.compare(out.size() - rep.out.size(), rep.out.size(), rep.out) == 0);
+		unlink(cutlog.c_str());
+		unlink(newlog.c_str());
+	}
+}
+
 TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 {
 	RequireKvm();
