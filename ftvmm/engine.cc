@@ -45,6 +45,10 @@ Engine::Engine(Machine *m, const EngineConfig &cfg) : m_(m), cfg_(cfg), rng_(cfg
 	sigaction(KickSignal(), &sa, nullptr);
 	m_->vm().run()->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	NewJitter();
+	if (m_->blk())
+		m_->blk()->set_reader([this](uint64_t sector, uint8_t *dst, uint32_t bytes) {
+			return BlkRead(sector, dst, bytes);
+		});
 }
 
 Engine::~Engine()
@@ -66,6 +70,78 @@ void Engine::SetAck(std::function<uint64_t()> ack)
 		m_->console().set_publish([ring](const OutputCounts &c) { ring->PublishOutputs(c); });
 	else
 		m_->console().set_publish(nullptr);
+	SetDiskMode();
+}
+
+void Engine::SetDiskMode()
+{
+	if (m_->blk())
+		m_->blk()->disk()->set_mode(src_ ? Disk::kReplay : ack_ ? Disk::kHold : Disk::kDirect);
+}
+
+size_t Engine::Held() const
+{
+	size_t n = m_->console().held();
+	if (m_->blk())
+		n += m_->blk()->disk()->overlay().size();
+	return n;
+}
+
+Status Engine::ReleaseHeld()
+{
+	if (!ack_)
+		return Status::Ok();
+	uint64_t a = ack_();
+	m_->console().Release(a);
+	if (m_->blk())
+		return m_->blk()->disk()->Release(a).Wrap("release disk writes");
+	return Status::Ok();
+}
+
+Status Engine::BlkError()
+{
+	return m_->blk() ? m_->blk()->TakeError() : Status::Ok();
+}
+
+// The data of a virtio-blk read at position pos_: input to be logged, or
+// taken from the log (the replayer never reads the disk).
+Status Engine::BlkRead(uint64_t sector, uint8_t *dst, uint32_t bytes)
+{
+	if (src_) {
+		const kvm_ft_rec_hdr *r;
+		Status s = src_->Next(&r);
+		if (!s.ok())
+			return s.Wrap("replay");
+		if (r) {
+			const auto *b = reinterpret_cast<const kvm_ft_vmm_blk_read *>(r);
+			if (r->type != KVM_FT_REC_VMM_BLK_READ || r->pos != pos_ ||
+			    r->len < sizeof(*b) || b->bytes > r->len - sizeof(*b))
+				return Diverged(fmt::format("the guest read {} bytes of disk sector {}; "
+					"the log has record type {:#x} at position {}", bytes,
+					sector, r->type, r->pos));
+			if (b->sector != sector || b->bytes != bytes || b->reserved)
+				return Diverged(fmt::format("the guest read {} bytes of disk sector {}; "
+					"the log has {} bytes of sector {}", bytes, sector,
+					b->bytes, b->sector));
+			memcpy(dst, reinterpret_cast<const uint8_t *>(b) + sizeof(*b), bytes);
+			return Status::Ok();
+		}
+		bool live = false;
+		s = LogEnded("inside a disk read", &live, true);
+		if (!s.ok() || !live)
+			return s;
+	}
+	Status s = m_->blk()->disk()->Read(sector, dst, bytes);
+	if (!s.ok() || !sink_)
+		return s;
+	std::vector<uint8_t> rec((sizeof(kvm_ft_vmm_blk_read) + bytes + 7) & ~size_t{7});
+	auto *b = reinterpret_cast<kvm_ft_vmm_blk_read *>(rec.data());
+	InitRec(&b->hdr, KVM_FT_REC_VMM_BLK_READ, rec.size(), pos_);
+	b->sector = sector;
+	b->bytes = bytes;
+	b->reserved = 0;
+	memcpy(rec.data() + sizeof(*b), dst, bytes);
+	return Append(rec.data(), rec.size());
 }
 
 std::vector<Stateful *> Engine::state()
@@ -82,7 +158,8 @@ void Engine::NewJitter()
 
 Status Engine::Append(void *rec, uint32_t len)
 {
-	return sink_ ? sink_->Append(rec, len) : Status::Ok();
+	// After going live inside an exit, its records are the old log's.
+	return sink_ && !defer_start_ ? sink_->Append(rec, len) : Status::Ok();
 }
 
 Status Engine::Diverged(const std::string &what) const
@@ -121,7 +198,9 @@ Status Engine::Enter()
 	if (!src_)
 		ArmKick();
 	run->request_interrupt_window = window_;
-	if (ioctl(m_->vm().vcpu_fd(), KVM_RUN, 0) == 0)
+	int r = ioctl(m_->vm().vcpu_fd(), KVM_RUN, 0);
+	queued_ = false;
+	if (r == 0)
 		return Status::Ok();
 	if (errno != EINTR && errno != EAGAIN)
 		return Status::Errno(fmt::format("KVM_RUN at position {}", pos_));
@@ -177,13 +256,16 @@ Status Engine::DrainHeld()
 		return Status::Ok();
 	uint64_t t0 = MonotonicNowNs();
 	for (;;) {
-		m_->console().Release(ack_());
-		if (!m_->console().held())
+		Status s = ReleaseHeld();
+		if (!s.ok())
+			return s;
+		if (!Held())
 			return Status::Ok();
 		if (MonotonicNowNs() - t0 > cfg_.hold_timeout_ns)
 			return Status::Error(ETIMEDOUT, fmt::format(
-				"{} console bytes still held: the log was not acknowledged",
-				m_->console().held()));
+				"{} console bytes and {} disk writes still held: the log was "
+				"not acknowledged", m_->console().held(),
+				m_->blk() ? m_->blk()->disk()->overlay().size() : 0));
 		timespec ts{0, 100000};
 		nanosleep(&ts, nullptr);
 	}
@@ -243,7 +325,7 @@ Status Engine::CheckExit(uint32_t reason)
 			return s.Wrap("replay");
 		if (!r) {
 			bool live = false;
-			s = LogEnded("before an exit", &live);
+			s = LogEnded("before an exit", &live, true);
 			if (!s.ok() || !live)
 				return s;
 			return CheckExit(reason); // now as the primary
@@ -267,6 +349,8 @@ Status Engine::CheckExit(uint32_t reason)
 	e.rip = Rip();
 	Status s = Append(&e, sizeof(e));
 	m_->console().set_tag(sink_->tag());
+	if (m_->blk())
+		m_->blk()->disk()->set_tag(sink_->tag());
 	return s;
 }
 
@@ -274,9 +358,16 @@ Status Engine::LogIo()
 {
 	kvm_run *run = m_->vm().run();
 	if (run->exit_reason == KVM_EXIT_MMIO) {
-		DoMmio(run, &m_->mmio());
-		if (!sink_)
-			return Status::Ok();
+		// A write is logged before the device acts on it: a virtio-blk
+		// QueueNotify appends its disk reads after it.
+		bool wr = run->mmio.is_write;
+		if (!wr)
+			DoMmio(run, &m_->mmio());
+		if (!sink_) {
+			if (wr)
+				DoMmio(run, &m_->mmio());
+			return BlkError();
+		}
 		kvm_ft_rec_mmio r;
 		InitRec(&r.hdr, KVM_FT_REC_MMIO, sizeof(r), pos_);
 		r.gpa = run->mmio.phys_addr;
@@ -285,7 +376,11 @@ Status Engine::LogIo()
 		memset(r.reserved, 0, sizeof(r.reserved));
 		r.value = 0;
 		memcpy(&r.value, run->mmio.data, std::min<uint32_t>(r.len, 8));
-		return Append(&r, sizeof(r));
+		Status s = Append(&r, sizeof(r));
+		if (!s.ok() || !wr)
+			return s;
+		DoMmio(run, &m_->mmio());
+		return BlkError();
 	}
 	DoPortIo(run, &m_->pio());
 	if (!sink_)
@@ -319,7 +414,7 @@ Status Engine::ReplayIo()
 		return s.Wrap("replay");
 	if (!r) {
 		bool live = false;
-		s = LogEnded("inside an exit", &live);
+		s = LogEnded("inside an exit", &live, true);
 		if (!s.ok() || !live)
 			return s;
 		return LogIo();
@@ -337,10 +432,18 @@ Status Engine::ReplayIo()
 		    (wr && memcmp(&m->value, run->mmio.data, std::min<uint32_t>(m->len, 8))))
 			return Diverged(fmt::format("log has MMIO {:#x}, guest accessed {:#x}",
 						    m->gpa, run->mmio.phys_addr));
-		DoMmio(run, &m_->mmio());
-		if (!wr)
-			memcpy(run->mmio.data, &m->value, std::min<uint32_t>(m->len, 8));
-		return Status::Ok();
+		bool owned = DoMmio(run, &m_->mmio());
+		if (!wr) {
+			// MMIO devices are deterministic: the model must agree.
+			uint64_t got = 0;
+			memcpy(&got, run->mmio.data, std::min<uint32_t>(m->len, 8));
+			if (got != m->value)
+				return Diverged(fmt::format("MMIO read of {:#x}: the log has {:#x}, "
+					"this VM's devices return {:#x}{}", m->gpa, m->value, got,
+					owned ? "" : " (no device there: a VM with a disk "
+						     "replays with --disk)"));
+		}
+		return BlkError();
 	}
 	const auto *p = reinterpret_cast<const kvm_ft_rec_pio *>(r);
 	bool in = run->io.direction == KVM_EXIT_IO_IN;
@@ -390,6 +493,11 @@ Status Engine::Finish(bool *ended)
 			return Diverged(fmt::format("guest ended with status {}; the log goes on",
 						    status_));
 		return Status::Ok();
+	}
+	if (defer_start_) {
+		Status s = StartLog();
+		if (!s.ok())
+			return s;
 	}
 	kvm_ft_vmm_end e;
 	InitRec(&e.hdr, KVM_FT_REC_VMM_END, sizeof(e), pos_);

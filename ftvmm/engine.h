@@ -68,9 +68,14 @@ public:
 	explicit Engine(Machine *m, const EngineConfig &cfg = {});
 	~Engine() override;
 	void SetRecord(LogSink *sink) { sink_ = sink; }
-	void SetReplay(RecordSource *src) { src_ = src; }
+	void SetReplay(RecordSource *src)
+	{
+		src_ = src;
+		SetDiskMode();
+	}
 	// Optional: output hold. ack() returns the log position (records)
-	// covered by the peer; console bytes wait until covered.
+	// covered by the peer; console bytes and disk writes wait until
+	// covered.
 	void SetAck(std::function<uint64_t()> ack);
 
 	// Runs until the guest ends (*status = its exit status) or, when
@@ -100,11 +105,22 @@ private:
 	Status Finish(bool *ended);
 	Status Append(void *rec, uint32_t len);
 	Status Diverged(const std::string &what) const;
-	Status GoLive();
+	// in_exit: the log ended inside the current exit, whose records stay
+	// out of the new log; it starts once the exit is complete.
+	Status GoLive(bool in_exit);
+	Status StartLog();
 	Status DrainHeld();
+	// Console bytes and disk writes the ACK covers go out.
+	Status ReleaseHeld();
+	size_t Held() const;
+	void SetDiskMode();
+	// virtio-blk's reader: logs the data (record) or returns the logged
+	// data (replay).
+	Status BlkRead(uint64_t sector, uint8_t *dst, uint32_t bytes);
+	Status BlkError();
 	// The log ended where `where` says: go live if configured (*live),
 	// else an ENODATA error.
-	Status LogEnded(const char *where, bool *live);
+	Status LogEnded(const char *where, bool *live, bool in_exit = false);
 	void ArmKick();
 	void NewJitter();
 	uint64_t Rip() const { return m_->vm().run()->s.regs.regs.rip; }
@@ -118,6 +134,8 @@ private:
 	bool at_det_ = true;	// last exit was deterministic (or start)
 	bool window_ = false;	// interrupt window requested
 	bool halted_ = false;	// guest executed HLT, waits for an interrupt
+	bool queued_ = false;	// a vector was injected for the next entry
+	bool defer_start_ = false; // went live inside an exit: new log pending
 	bool ended_ = false;
 	int status_ = 0;
 	uint64_t jitter_cur_ = 0;

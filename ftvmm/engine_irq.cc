@@ -13,6 +13,11 @@ namespace kvmft::vmm {
 
 Status Engine::BeforeEntry(bool *ended)
 {
+	if (defer_start_) {
+		Status s = StartLog();
+		if (!s.ok())
+			return s;
+	}
 	if (src_) {
 		Status s = ReplayPending(ended);
 		if (!s.ok() || *ended || src_)
@@ -29,8 +34,9 @@ Status Engine::WaitHalted()
 		return Status::Error(EFAULT, fmt::format(
 			"guest halted at rip {:#x} with {} (position {})", Rip(),
 			run->if_flag ? "no timer programmed" : "interrupts disabled", pos_));
-	if (ack_)
-		m_->console().Release(ack_());
+	Status s = ReleaseHeld();
+	if (!s.ok())
+		return s;
 	uint64_t due = next + jitter_cur_;
 	timespec ts{static_cast<time_t>(due / 1000000000), static_cast<long>(due % 1000000000)};
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
@@ -54,12 +60,14 @@ Status Engine::DeliverLive()
 		if (!s.ok())
 			return s;
 	}
-	if (ack_)
-		m_->console().Release(ack_());
-	if (!pic.Pending())
+	Status s = ReleaseHeld();
+	if (!s.ok())
+		return s;
+	// One vector per entry: a replayer that went live right after
+	// injecting the log's last IRQ must not overwrite it (KVM keeps one).
+	if (queued_ || !pic.Pending())
 		return Status::Ok();
 	kvm_run *run = m_->vm().run();
-	Status s;
 	if (run->ready_for_interrupt_injection) {
 		if (!at_det_ && sink_) {
 			s = WriteCheckpoint(*m_, state(), sink_, KVM_FT_CKPT_DELTA, pos_,
@@ -77,6 +85,7 @@ Status Engine::DeliverLive()
 		r.vector = vec;
 		r.reserved = 0;
 		halted_ = window_ = false;
+		queued_ = true;
 		st_.irqs++;
 		return Append(&r, sizeof(r));
 	}
@@ -102,6 +111,7 @@ Status Engine::ReplayInterrupt(const kvm_ft_rec_hdr *r)
 	if (!s.ok())
 		return Diverged(s.msg());
 	halted_ = window_ = false;
+	queued_ = true;
 	st_.irqs++;
 	return Status::Ok();
 }
@@ -148,6 +158,9 @@ Status Engine::ReplayPending(bool *ended)
 			break;
 		case KVM_FT_REC_VMM_END:
 			return Diverged("the log ends the VM here; the guest did not end");
+		case KVM_FT_REC_VMM_BLK_READ:
+			return Diverged(m_->blk() ? "disk read data in the log; the guest read nothing"
+						  : "disk read data in the log; replay needs --disk");
 		default:
 			return Diverged(fmt::format("unexpected record type {:#x} before re-entry",
 						    r->type));
@@ -161,16 +174,16 @@ Status Engine::ReplayPending(bool *ended)
 	return Status::Ok();
 }
 
-Status Engine::LogEnded(const char *where, bool *live)
+Status Engine::LogEnded(const char *where, bool *live, bool in_exit)
 {
 	*live = cfg_.go_live;
 	if (cfg_.go_live)
-		return GoLive();
+		return GoLive(in_exit);
 	return Status::Error(ENODATA, fmt::format("replay: log ends at position {} {}",
 						  pos_, where));
 }
 
-Status Engine::GoLive()
+Status Engine::GoLive(bool in_exit)
 {
 	if (cfg_.before_live) {
 		Status s = cfg_.before_live();
@@ -179,9 +192,28 @@ Status Engine::GoLive()
 	}
 	src_ = nullptr;
 	st_.went_live_at = pos_;
+	if (m_->blk()) {
+		// The writes replayed so far, in log order, before any of our own.
+		Status s = m_->blk()->disk()->ApplyAll();
+		if (!s.ok())
+			return s.Wrap("go-live: apply the replayed disk writes");
+		SetDiskMode();
+	}
 	if (!sink_)
 		return Status::Ok();
-	// A new log starts self-contained: full state, then GO_LIVE.
+	if (in_exit) {
+		// The old log holds this exit's records: the new one starts
+		// once the exit is complete (BeforeEntry or Finish).
+		defer_start_ = true;
+		return Status::Ok();
+	}
+	return StartLog();
+}
+
+// A new log starts self-contained: full state, then GO_LIVE.
+Status Engine::StartLog()
+{
+	defer_start_ = false;
 	Status s = WriteCheckpoint(*m_, state(), sink_, KVM_FT_CKPT_FULL, pos_,
 				   st_.ckpt.count, &st_.ckpt);
 	if (!s.ok())

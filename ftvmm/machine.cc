@@ -164,6 +164,19 @@ Status Machine::Create(const MachineConfig &cfg, std::unique_ptr<Machine> *out)
 		if (!s.ok())
 			return s;
 	}
+	if (!cfg.disk.empty()) {
+		if (!(s = Disk::Open(cfg.disk, &m->disk_)).ok())
+			return s;
+		Vm *vm = m->vm_.get();
+		Pic *pic = &m->pic_;
+		GuestMemory mem{vm->mem(), vm->mem_bytes(),
+				[vm](uint64_t gpa, uint64_t len) { vm->MarkDirty(gpa, len); }};
+		m->blk_ = std::make_unique<VirtioBlk>(std::move(mem), m->disk_.get(),
+						      [pic] { pic->Raise(VirtioBlk::kIrq); });
+		s = m->mmio_.Insert(m->blk_.get(), VirtioBlk::kBase, VirtioBlk::kSize);
+		if (!s.ok())
+			return s;
+	}
 	*out = std::move(m);
 	return Status::Ok();
 }

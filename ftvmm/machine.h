@@ -20,6 +20,8 @@
 
 #include "bus.h"
 #include "devices.h"
+#include "disk.h"
+#include "virtio_blk.h"
 #include "vm.h"
 
 namespace kvmft::vmm {
@@ -104,6 +106,7 @@ struct MachineConfig {
 	int console_fd = 1;
 	Pit::Clock clock;	// default: CLOCK_MONOTONIC
 	Rtc::WallClock wall;	// default: time()
+	std::string disk;	// virtio-blk on this file; none if empty
 };
 
 class Machine {
@@ -116,8 +119,16 @@ public:
 	Pit &pit() { return pit_; }
 	ExitPort &exit_port() { return exit_; }
 	Console &console() { return console_; }
+	// virtio-blk, or nullptr when the machine has no disk.
+	VirtioBlk *blk() { return blk_.get(); }
 	// Devices whose state goes into checkpoints, in a fixed order.
-	std::vector<Stateful *> devices() { return {&pic_, &pit_, &uart_, &rtc_}; }
+	std::vector<Stateful *> devices()
+	{
+		std::vector<Stateful *> v{&pic_, &pit_, &uart_, &rtc_};
+		if (blk_)
+			v.push_back(blk_.get());
+		return v;
+	}
 	uint64_t Now() const { return clock_(); }
 
 private:
@@ -131,6 +142,8 @@ private:
 	Uart uart_;
 	Rtc rtc_;
 	ExitPort exit_;
+	std::unique_ptr<Disk> disk_;
+	std::unique_ptr<VirtioBlk> blk_;
 };
 
 } // namespace kvmft::vmm

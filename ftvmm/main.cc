@@ -160,6 +160,8 @@ Status WriteStats(const Options &o, Machine &m, const Engine &e, int status,
 		{"log_records", log ? log->records() : 0},
 		{"log_bytes", log ? log->bytes() : 0},
 		{"console_bytes", m.console().written()},
+		{"disk_read_bytes", m.blk() ? m.blk()->read_bytes() : 0},
+		{"disk_write_bytes", m.blk() ? m.blk()->written_bytes() : 0},
 		{"ack_wakeups", rel ? rel->wakeups() : 0},
 		{"outputs_held", hs.held},
 		{"outputs_released", hs.released},
@@ -180,9 +182,10 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 {
 	if (o.vcpus != 1)
 		return Status::Error(ENOTSUP, "only 1 vCPU is supported so far");
-	if (!o.net.empty() || !o.disk.empty())
-		return Status::Error(ENOTSUP, "virtio-net and virtio-blk are not implemented yet");
+	if (!o.net.empty())
+		return Status::Error(ENOTSUP, "virtio-net is not implemented yet");
 	MachineConfig cfg;
+	cfg.disk = o.disk;
 	Status s = ParseSize(o.mem, &cfg.mem_bytes);
 	if (s.ok())
 		s = OpenSerial(o.serial, &cfg.console_fd);
@@ -462,7 +465,7 @@ int main(int argc, char **argv)
 	run->add_option("--peer", o.peer, "ftlogd peer host of the secondary");
 	run->add_option("--ring-bytes", o.ring_bytes, "Log ring size (power of two)");
 	run->add_option("--net", o.net, "virtio-net on TAP (not implemented)");
-	run->add_option("--disk", o.disk, "virtio-blk on FILE (not implemented)");
+	run->add_option("--disk", o.disk, "virtio-blk on FILE (size a multiple of 512)");
 	run->add_flag("--flat", o.flat, "IMAGE is a raw binary loaded at 0x100000");
 	run->add_option("--jitter", o.jitter_us, "Delay each timer edge by up to US (tests)");
 	run->add_option("--seed", o.seed, "Seed of --jitter");
@@ -480,10 +483,12 @@ int main(int argc, char **argv)
 	rep->add_option("--mem", o.mem, "Guest RAM (with --ftlogd; as on the primary)");
 	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
 	rep->add_option("--record", o.record, "After going live, record to FILE");
+	rep->add_option("--disk", o.disk, "The primary's virtio-blk disk (written at go-live only)");
 	LockOptions(rep, o);
 	rep->add_option("IMAGE", o.image, "Guest image the log was recorded with")->required();
 	auto *res = app.add_subcommand("restore", "Restore a snapshot (+ deltas) and run");
 	CommonOptions(res, o);
+	res->add_option("--disk", o.disk, "virtio-blk on FILE (the snapshotted VM's disk)");
 	res->add_option("FILES", o.restore, "SNAPSHOT [DELTA...]")->required();
 	try {
 		app.parse(argc, argv);

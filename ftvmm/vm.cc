@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -195,7 +196,21 @@ Status Vm::FetchDirty(std::vector<uint64_t> *bitmap)
 	d.dirty_bitmap = bitmap->data();
 	if (ioctl(vm_.get(), KVM_GET_DIRTY_LOG, &d) < 0)
 		return Status::Errno("KVM_GET_DIRTY_LOG");
+	for (size_t i = 0; i < vmm_dirty_.size(); i++)
+		(*bitmap)[i] |= vmm_dirty_[i];
+	vmm_dirty_.clear();
 	return Status::Ok();
+}
+
+void Vm::MarkDirty(uint64_t gpa, uint64_t len)
+{
+	if (!dirty_log_ || !len || gpa >= mem_bytes_)
+		return;
+	if (vmm_dirty_.empty())
+		vmm_dirty_.assign((mem_bytes_ / kPageSize + 63) / 64, 0);
+	uint64_t last = std::min(gpa + len, mem_bytes_) - 1;
+	for (uint64_t pg = gpa / kPageSize; pg <= last / kPageSize; pg++)
+		vmm_dirty_[pg / 64] |= 1ULL << (pg % 64);
 }
 
 uint64_t Vm::MemHash() const

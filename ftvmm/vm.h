@@ -44,8 +44,11 @@ public:
 	// Complete a pending I/O exit without running guest code, so the
 	// vCPU state may be read or replaced (KVM_RUN with immediate_exit).
 	Status Settle();
-	// Pages written since the last call (bit per page), then cleared.
+	// Pages written since the last call (bit per page), then cleared:
+	// KVM's dirty log plus the pages given to MarkDirty.
 	Status FetchDirty(std::vector<uint64_t> *bitmap);
+	// Pages the VMM wrote itself (device DMA), which KVM does not log.
+	void MarkDirty(uint64_t gpa, uint64_t len);
 	bool dirty_log() const { return dirty_log_; }
 	// MSRs saved in checkpoints (those this host lets us read).
 	const std::vector<uint32_t> &msrs() const { return msrs_; }
@@ -61,6 +64,7 @@ private:
 	kvm_run *run_ = nullptr;
 	size_t run_size_ = 0;
 	bool dirty_log_ = false;
+	std::vector<uint64_t> vmm_dirty_;	// MarkDirty since FetchDirty
 	std::vector<uint32_t> msrs_;
 };
 

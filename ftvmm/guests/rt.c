@@ -19,6 +19,7 @@ struct tss {
 u64 rt_mem_bytes;
 volatile u64 rt_ticks;
 static void (*tick_fn)(u64 rip);
+static void (*irq_fn[16])(void);
 static u64 gdt[7] __attribute__((aligned(16)));
 static u64 idt[2 * 49] __attribute__((aligned(16)));
 static struct tss tss __attribute__((aligned(16)));
@@ -101,6 +102,8 @@ void rt_isr(struct frame *f)
 		rt_ticks++;
 		if (tick_fn)
 			tick_fn(f->rip);
+	} else if (f->vector < 48 && irq_fn[f->vector - 32]) {
+		irq_fn[f->vector - 32]();
 	}
 	if (f->vector >= 40)
 		outb(0xa0, 0x20);
@@ -155,6 +158,11 @@ void rt_pit_start(u32 hz, void (*tick)(u64 rip))
 	outb(0x43, 0x34);	/* channel 0, lo/hi, mode 2 */
 	outb(0x40, div & 0xff);
 	outb(0x40, div >> 8);
+}
+
+void rt_irq_handler(int irq, void (*fn)(void))
+{
+	irq_fn[irq & 15] = fn;
 }
 
 u8 rt_cmos_read(u8 reg)

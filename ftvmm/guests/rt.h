@@ -40,6 +40,9 @@ void rt_pic_init(u16 unmask);
 /* PIT channel 0 periodic at hz; each IRQ0 increments rt_ticks and calls
  * tick (may be 0) in ring 0 with the interrupted ring-3 RIP. */
 void rt_pit_start(u32 hz, void (*tick)(u64 rip));
+/* Call fn in ring 0, before the EOI, on each interrupt of PIC line irq
+ * (1..15; IRQ0 is rt_pit_start's). */
+void rt_irq_handler(int irq, void (*fn)(void));
 u8 rt_cmos_read(u8 reg);
 void rt_cmos_write(u8 reg, u8 v);
 

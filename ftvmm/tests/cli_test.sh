@@ -1,7 +1,7 @@
 #!/bin/sh
 # cli_test.sh FTVMM GUEST_DIR - the ftvmm command line end to end: exit
-# statuses, record -> replay, divergence and corrupt-log statuses, and
-# snapshot -> restore of a delta chain. Exits 77 (skip) without /dev/kvm.
+# statuses, record -> replay, divergence and corrupt-log statuses,
+# snapshot -> restore of a delta chain, virtio-blk (--disk). Exits 77 (skip) without /dev/kvm.
 set -u
 ftvmm=$1 guests=$2
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
@@ -73,4 +73,35 @@ expect 2 "a delta out of order is refused" "$ftvmm" restore --serial "$t/x" "$t/
 expect 2 "not an ELF" "$ftvmm" run --serial "$t/x" "$t/snap.0"
 expect 2 "memory above 3 GiB" "$ftvmm" run --mem 4G --serial "$t/x" "$guests/compute.elf"
 expect 2 "virtio-net not implemented" "$ftvmm" run --net tap0 "$guests/compute.elf"
+
+# virtio-blk: record; replay on a copy of the original disk (never
+# written); go live from half the log on another copy, which ends equal
+# to the primary's disk.
+head -c 65536 /dev/zero > "$t/disk0"
+for d in rec rep live snap; do cp "$t/disk0" "$t/disk.$d"; done
+expect 1 "run blkrmw with a disk, recording" "$ftvmm" run --disk "$t/disk.rec" --jitter 2000 \
+	--seed 3 --record "$t/blk.log" --serial "$t/blk.rec" --stats "$t/blk.json" "$guests/blkrmw.elf"
+grep -q "blkrmw done 628 requests" "$t/blk.rec" && echo "ok: blkrmw finished" ||
+	{ echo "FAIL: blkrmw output"; sed 's/^/  /' "$t/blk.rec"; fail=1; }
+grep -q '"disk_read_bytes": 299008' "$t/blk.json" && echo "ok: disk bytes in the stats" ||
+	{ echo "FAIL: disk_read_bytes"; fail=1; }
+cmp -s "$t/disk0" "$t/disk.rec" && { echo "FAIL: the disk was not written"; fail=1; }
+expect 1 "replay it on a copy of the disk" "$ftvmm" replay --disk "$t/disk.rep" \
+	--log "$t/blk.log" --serial "$t/blk.rep" "$guests/blkrmw.elf"
+same "$t/blk.rec" "$t/blk.rep" "replayed blkrmw console equals recorded"
+same "$t/disk0" "$t/disk.rep" "the replayer did not write its disk"
+head -c $(($(stat -c %s "$t/blk.log") / 2)) "$t/blk.log" > "$t/blkcut.log"
+expect 1 "go live from half the log" "$ftvmm" replay --go-live --disk "$t/disk.live" \
+	--log "$t/blkcut.log" --serial "$t/blk.live" "$guests/blkrmw.elf"
+same "$t/disk.rec" "$t/disk.live" "after going live the disk is the primary's"
+expect 6 "replay without --disk diverges" "$ftvmm" replay --log "$t/blk.log" --serial "$t/x" \
+	"$guests/blkrmw.elf"
+grep -q "replays with --disk" "$t/err" && echo "ok: says --disk" || { echo "FAIL: no hint"; fail=1; }
+head -c 1000 /dev/zero > "$t/odd"
+expect 2 "a disk whose size is not a multiple of 512" "$ftvmm" run --disk "$t/odd" \
+	"$guests/blkrmw.elf"
+expect 2 "a missing disk" "$ftvmm" run --disk "$t/none" "$guests/blkrmw.elf"
+expect 1 "snapshots of a VM with a disk" "$ftvmm" run --disk "$t/disk.snap" --snapshot "$t/bsnap" \
+	--snapshot-every 1000 --serial "$t/x" "$guests/blkrmw.elf"
+expect 2 "its restore without --disk is refused" "$ftvmm" restore --serial "$t/x" "$t/bsnap.0"
 exit $fail

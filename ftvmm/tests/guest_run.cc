@@ -56,7 +56,8 @@ std::string Booted::Output() const
 	return s;
 }
 
-Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem)
+Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem,
+	    const std::string &disk)
 {
 	b->console_fd = memfd_create("console", MFD_CLOEXEC);
 	if (b->console_fd < 0)
@@ -65,6 +66,7 @@ Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem)
 	cfg.mem_bytes = mem;
 	cfg.dirty_log = dirty_log;
 	cfg.console_fd = b->console_fd;
+	cfg.disk = disk;
 	Status s = Machine::Create(cfg, &b->m);
 	if (!s.ok())
 		return s;
@@ -81,11 +83,11 @@ void Finish(Booted &b, Engine &e, GuestRun *r)
 } // namespace
 
 GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg)
+		     const EngineConfig &cfg, const std::string &disk)
 {
 	GuestRun r;
 	Booted b;
-	if (!(r.s = Boot(guest, !log_path.empty(), &b)).ok())
+	if (!(r.s = Boot(guest, !log_path.empty(), &b, 64ULL << 20, disk)).ok())
 		return r;
 	std::unique_ptr<LogWriter> w;
 	if (!log_path.empty()) {
@@ -101,14 +103,14 @@ GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
 }
 
 GuestRun ReplayGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg)
+		     const EngineConfig &cfg, const std::string &disk)
 {
 	GuestRun r;
 	LogReader reader;
 	if (!(r.s = LogReader::Open(log_path, &reader)).ok())
 		return r;
 	Booted b;
-	if (!(r.s = Boot(guest, false, &b, reader.header().mem_bytes)).ok())
+	if (!(r.s = Boot(guest, false, &b, reader.header().mem_bytes, disk)).ok())
 		return r;
 	FileSource src(&reader);
 	Engine e(b.m.get(), cfg);

@@ -25,7 +25,9 @@ struct Booted {
 	~Booted();
 	std::string Output() const;
 };
-Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem = 64ULL << 20);
+// disk: virtio-blk on this file (none if empty).
+Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem = 64ULL << 20,
+	    const std::string &disk = "");
 
 struct GuestRun {
 	Status s;
@@ -37,9 +39,9 @@ struct GuestRun {
 
 // Plain run, or record to log_path when it is not empty.
 GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg = {});
+		     const EngineConfig &cfg = {}, const std::string &disk = "");
 GuestRun ReplayGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg = {});
+		     const EngineConfig &cfg = {}, const std::string &disk = "");
 
 std::vector<uint8_t> ReadFile(const std::string &path);
 void WriteFile(const std::string &path, const std::vector<uint8_t> &b);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,24 @@
 
 using namespace kvmft;
 using namespace kvmft::vmm;
+
+// The record layouts of uapi/linux/kvm_ft_vmm.h (Documentation/log-format.md).
+static_assert(sizeof(kvm_ft_vmm_exit) == 56);
+static_assert(sizeof(kvm_ft_vmm_data) == 48);
+static_assert(sizeof(kvm_ft_vmm_irq) == 48);
+static_assert(sizeof(kvm_ft_vmm_ckpt) == 56);
+static_assert(sizeof(kvm_ft_vmm_page) == 48);
+static_assert(sizeof(kvm_ft_vmm_cpu) == 72);
+static_assert(sizeof(kvm_ft_vmm_dev) == 48);
+static_assert(sizeof(kvm_ft_vmm_end) == 48);
+static_assert(sizeof(kvm_ft_vmm_blk_read) == 56);
+static_assert(offsetof(kvm_ft_vmm_blk_read, sector) == 40);
+static_assert(offsetof(kvm_ft_vmm_blk_read, bytes) == 48);
+static_assert(KVM_FT_REC_VMM_GO_LIVE == 0x10a);
+static_assert(KVM_FT_REC_VMM_BLK_READ == 0x10b);
+static_assert(KVM_FT_DEV_RTC == 5);
+static_assert(KVM_FT_DEV_VIRTIO_BLK == 6);
+static_assert(sizeof(kvm_ft_vmm_file_hdr) == 64);
 
 namespace {
 std::string TempPath(const char *tag)

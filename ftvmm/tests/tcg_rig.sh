@@ -21,12 +21,12 @@ cd /tmp
 sh /bin/cli_test.sh /bin/ftvmm /guests; echo "rig: cli_test exit \$?"
 EOF2
 files="$build/ftvmm/ftvmm $build/ftvmm/ftvmm_kvm_test $top/ftvmm/tests/cli_test.sh"
-for g in compute ticker rtc dirtier; do
+for g in compute ticker rtc dirtier blkrmw; do
 	files="$files $build/ftvmm/guests/$g.elf:/guests/$g.elf"
 done
 [ -f "$top/kmod/kvm_ft.ko" ] && files="$files $top/kmod/kvm_ft.ko:/lib/kvm_ft.ko"
 # The test binary looks for guests where it was built: mirror that path.
-for g in compute ticker rtc dirtier; do
+for g in compute ticker rtc dirtier blkrmw; do
 	files="$files $build/ftvmm/guests/$g.elf:$build/ftvmm/guests/$g.elf"
 done
 # shellcheck disable=SC2086

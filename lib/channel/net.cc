@@ -22,7 +22,9 @@ std::string SockAddr::str() const
 	}
 	auto *a = reinterpret_cast<const sockaddr_in6 *>(&ss);
 	inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
-	return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+	std::string r = "[";
+	r.append(buf).append("]:").append(std::to_string(ntohs(a->sin6_port)));
+	return r;
 }
 
 Status ParseSockAddr(const std::string &s, bool port_optional, SockAddr *out)

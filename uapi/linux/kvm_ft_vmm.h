@@ -13,7 +13,8 @@
  * Per deterministic exit the log holds, in this order:
  *   VMM_EXIT (reason, RIP), then for port I/O a KVM_FT_REC_PIO and for MMIO
  *   a KVM_FT_REC_MMIO record with the value the VMM returned or the guest
- *   wrote, then VMM_DATA if an input was longer than 8 bytes.
+ *   wrote, then VMM_DATA if an input was longer than 8 bytes, then for a
+ *   virtio-blk QueueNotify one VMM_BLK_READ per chunk of disk data read.
  * Between two exits, the things the VMM did before re-entering the guest,
  * all with hdr.pos = position of the last exit:
  *   CKPT_BEGIN .. CKPT_END (a checkpoint), IRQ_WINDOW, IRQ, END, GO_LIVE.
@@ -37,6 +38,7 @@ enum kvm_ft_vmm_rec_type {
 	KVM_FT_REC_VMM_END,		/* struct kvm_ft_vmm_end: guest ended */
 	KVM_FT_REC_VMM_GO_LIVE,		/* struct kvm_ft_vmm_end: replay ended,
 					 * the replayer became the primary */
+	KVM_FT_REC_VMM_BLK_READ,	/* struct kvm_ft_vmm_blk_read + data */
 	__KVM_FT_REC_VMM_LAST,
 };
 
@@ -54,6 +56,18 @@ struct kvm_ft_vmm_data {
 	__u32 bytes;		/* bytes following this struct */
 	__u32 reserved;		/* zero */
 	/* __u8 data[bytes], then zero padding to a multiple of 8 */
+};
+
+/*
+ * Disk data a virtio-blk read returned at the QueueNotify exit hdr.pos, in
+ * the order the device read it; one record per chunk of at most 16 KiB.
+ */
+struct kvm_ft_vmm_blk_read {
+	struct kvm_ft_rec_hdr hdr;
+	__u64 sector;		/* first 512-byte sector */
+	__u32 bytes;		/* data bytes following, a multiple of 512 */
+	__u32 reserved;		/* zero */
+	/* __u8 data[bytes] */
 };
 
 struct kvm_ft_vmm_irq {
@@ -104,6 +118,8 @@ enum kvm_ft_vmm_dev_id {
 	KVM_FT_DEV_PIT,		/* 8254 */
 	KVM_FT_DEV_UART,	/* 16550 at 0x3f8 */
 	KVM_FT_DEV_RTC,		/* CMOS RTC */
+	KVM_FT_DEV_VIRTIO_BLK,	/* virtio-mmio block device and its
+				 * pending writes */
 	__KVM_FT_DEV_LAST,
 };
 

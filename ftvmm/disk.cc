@@ -1,0 +1,129 @@
+// disk.cc - virtio-blk's file and write overlay (disk.h).
+#include "disk.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace kvmft::vmm {
+
+Status Disk::Open(const std::string &path, std::unique_ptr<Disk> *out)
+{
+	auto d = std::unique_ptr<Disk>(new Disk());
+	d->path_ = path;
+	d->fd_.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+	if (!d->fd_.valid())
+		return Status::Errno("open disk " + path);
+	struct stat st;
+	if (fstat(d->fd_.get(), &st) < 0)
+		return Status::Errno("stat disk " + path);
+	if (!S_ISREG(st.st_mode))
+		return Status::Error(EINVAL, "disk " + path + ": not a regular file");
+	if (st.st_size % kSectorSize || st.st_size == 0)
+		return Status::Error(EINVAL, fmt::format(
+			"disk {}: size {} is not a non-zero multiple of 512", path, st.st_size));
+	d->sectors_ = st.st_size / kSectorSize;
+	*out = std::move(d);
+	return Status::Ok();
+}
+
+Status Disk::Read(uint64_t sector, uint8_t *dst, uint32_t bytes) const
+{
+	uint64_t off = sector * kSectorSize;
+	for (uint32_t done = 0; done < bytes;) {
+		ssize_t r = pread(fd_.get(), dst + done, bytes - done, off + done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return Status::Errno(fmt::format("read disk {} at {:#x}", path_, off + done));
+		if (r == 0)
+			return Status::Error(EIO, fmt::format("disk {} shrank below {:#x}", path_,
+							      off + done));
+		done += r;
+	}
+	uint64_t end = off + bytes;
+	for (const Write &w : overlay_) {
+		uint64_t wo = w.sector * kSectorSize, we = wo + w.data.size();
+		uint64_t lo = std::max(off, wo), hi = std::min(end, we);
+		if (lo < hi)
+			memcpy(dst + (lo - off), w.data.data() + (lo - wo), hi - lo);
+	}
+	return Status::Ok();
+}
+
+Status Disk::PutFile(uint64_t sector, const uint8_t *src, size_t bytes)
+{
+	uint64_t off = sector * kSectorSize;
+	for (size_t done = 0; done < bytes;) {
+		ssize_t r = pwrite(fd_.get(), src + done, bytes - done, off + done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return Status::Errno(fmt::format("write disk {} at {:#x}", path_, off + done));
+		done += r;
+	}
+	return Status::Ok();
+}
+
+Status Disk::WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes)
+{
+	if (mode_ == kDirect)
+		return PutFile(sector, src, bytes);
+	overlay_.push_back({tag_, sector, std::vector<uint8_t>(src, src + bytes)});
+	return Status::Ok();
+}
+
+Status Disk::Flush()
+{
+	if (mode_ != kDirect)
+		return Status::Ok();
+	if (fdatasync(fd_.get()) < 0)
+		return Status::Errno("sync disk " + path_);
+	return Status::Ok();
+}
+
+Status Disk::Release(uint64_t ack)
+{
+	if (mode_ != kHold || overlay_.empty() || overlay_.front().tag > ack)
+		return Status::Ok();
+	while (!overlay_.empty() && overlay_.front().tag <= ack) {
+		const Write &w = overlay_.front();
+		Status s = PutFile(w.sector, w.data.data(), w.data.size());
+		if (!s.ok())
+			return s;
+		overlay_.pop_front();
+	}
+	if (fdatasync(fd_.get()) < 0)
+		return Status::Errno("sync disk " + path_);
+	return Status::Ok();
+}
+
+Status Disk::ApplyAll()
+{
+	if (overlay_.empty())
+		return Status::Ok();
+	while (!overlay_.empty()) {
+		const Write &w = overlay_.front();
+		Status s = PutFile(w.sector, w.data.data(), w.data.size());
+		if (!s.ok())
+			return s;
+		overlay_.pop_front();
+	}
+	if (fdatasync(fd_.get()) < 0)
+		return Status::Errno("sync disk " + path_);
+	return Status::Ok();
+}
+
+uint64_t Disk::held_bytes() const
+{
+	uint64_t n = 0;
+	for (const Write &w : overlay_)
+		n += w.data.size();
+	return n;
+}
+
+} // namespace kvmft::vmm

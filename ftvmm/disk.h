@@ -1,0 +1,80 @@
+// disk.h - the file behind virtio-blk, with the overlay that holds writes
+// back (output rule, Documentation/ftvmm.md "Disk writes").
+//
+// Three modes:
+//   kDirect  writes go to the file at once (plain run, --record FILE,
+//            restore, a replayer after going live without an ACK).
+//   kHold    the primary with an ACK: each write is kept in the overlay,
+//            tagged with the log position of the exit that issued it, and
+//            reaches the file only when Release() gets an ACK covering the
+//            tag. Reads see the overlay over the file.
+//   kReplay  the secondary: writes are kept in the overlay whatever the
+//            ACK and the file is neither read nor written; ApplyAll() at
+//            go-live writes them, in log order.
+// The overlay is an ordered list of writes; a read applies, over the
+// file's bytes, every overlapping write in order, so the last write wins.
+//
+// Thread safety: none; used by the vCPU thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/unique_fd.h"
+
+namespace kvmft::vmm {
+
+constexpr uint32_t kSectorSize = 512;
+
+class Disk {
+public:
+	enum Mode { kDirect, kHold, kReplay };
+	struct Write {
+		uint64_t tag;	// log position (LogSink::tag()) when issued
+		uint64_t sector;
+		std::vector<uint8_t> data;
+	};
+
+	// path: a regular file whose size is a multiple of 512, opened
+	// read-write.
+	static Status Open(const std::string &path, std::unique_ptr<Disk> *out);
+	uint64_t sectors() const { return sectors_; }
+	const std::string &path() const { return path_; }
+
+	Mode mode() const { return mode_; }
+	void set_mode(Mode m) { mode_ = m; }
+	void set_tag(uint64_t tag) { tag_ = tag; }
+
+	// REQUIRES: [sector, sector + bytes / 512) within the disk, bytes a
+	// multiple of 512. Read is not for kReplay (data comes from the log).
+	Status Read(uint64_t sector, uint8_t *dst, uint32_t bytes) const;
+	Status WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes);
+	// kDirect: fdatasync. Otherwise the writes it covers are synced when
+	// they are released.
+	Status Flush();
+	// Writes the overlay entries tagged <= ack to the file, in order, and
+	// syncs if any were written. Only in kHold (no-op otherwise).
+	Status Release(uint64_t ack);
+	// Writes the whole overlay to the file in order and syncs (go-live).
+	Status ApplyAll();
+	const std::deque<Write> &overlay() const { return overlay_; }
+	// Checkpoint load: replace the overlay (tags become 0).
+	void SetOverlay(std::deque<Write> w) { overlay_ = std::move(w); }
+	uint64_t held_bytes() const;
+
+private:
+	Disk() = default;
+	Status PutFile(uint64_t sector, const uint8_t *src, size_t bytes);
+	std::string path_;
+	UniqueFd fd_;
+	uint64_t sectors_ = 0;
+	Mode mode_ = kDirect;
+	uint64_t tag_ = 0;
+	std::deque<Write> overlay_;
+};
+
+} // namespace kvmft::vmm

@@ -1,0 +1,430 @@
+// blk_test.cc - virtio-blk end to end with the blkrmw guest: record ->
+// replay equality under jitter, go-live from cut logs leaving the disk as
+// the primary left it, the output rule on disk writes, tampered disk read
+// data, snapshots carrying the device state.
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "checkpoint.h"
+#include "guest_run.h"
+
+using namespace kvmft;
+using namespace kvmft::vmm;
+using namespace kvmft::vmm::test;
+
+namespace {
+// The disk every run starts from: 128 sectors, none with a valid checksum.
+std::vector<uint8_t> Blank()
+{
+	std::vector<uint8_t> d(64 << 10);
+	for (size_t i = 0; i < d.size(); i++)
+		d[i] = static_cast<uint8_t>(i * 7 / 512);
+	return d;
+}
+
+struct DiskFile {
+	std::string path;
+	explicit DiskFile(const std::string &tag, const std::vector<uint8_t> &bytes = Blank())
+		: path(TempPath(tag + ".img"))
+	{
+		WriteFile(path, bytes);
+	}
+	~DiskFile() { unlink(path.c_str()); }
+	std::vector<uint8_t> Bytes() const { return ReadFile(path); }
+};
+
+EngineConfig Jittered(uint64_t seed)
+{
+	EngineConfig c;
+	c.jitter_ns = 2000000;
+	c.seed = seed;
+	c.slice_ns = 3000000;
+	return c;
+}
+
+std::string LastLine(const std::string &s)
+{
+	auto e = s.find_last_not_of('\n');
+	auto b = s.rfind('\n', e);
+	return s.substr(b == std::string::npos ? 0 : b + 1, e - (b == std::string::npos ? 0 : b + 1) + 1);
+}
+
+// Bytes of disk data read through the guest's requests (see blkrmw.c):
+// all 8 sectors once, then per round 8 x (read + read back) and all 8.
+constexpr uint64_t kBlkrmwReadBytes = 4096 + 24 * (8 * 1024 + 4096);
+
+struct Recorded {
+	DiskFile disk;
+	std::string log;
+	GuestRun rec;
+	explicit Recorded(uint64_t seed)
+		: disk("rec" + std::to_string(seed)),
+		  log(TempPath("blk" + std::to_string(seed) + ".log"))
+	{
+		RequireKvm();
+		rec = RecordGuest("blkrmw", log, Jittered(seed), disk.path);
+		INFO(rec.s.msg() << "\n" << rec.out);
+		REQUIRE(rec.s.ok());
+		REQUIRE(rec.status == 1);
+		REQUIRE(rec.out.find("blkrmw done 628 requests") != std::string::npos);
+	}
+	~Recorded() { unlink(log.c_str()); }
+};
+} // namespace
+
+TEST_CASE("blkrmw: replay is exact under jitter and never touches its disk")
+{
+	auto seed = GENERATE(1, 2, 3);
+	INFO("seed " << seed);
+	Recorded r(seed);
+	CHECK(r.disk.Bytes() != Blank());
+	auto log = ReadFile(r.log);
+	uint64_t logged = 0;
+	for (auto &f : Frames(log))
+		if (f.rec->type == KVM_FT_REC_VMM_BLK_READ)
+			logged += reinterpret_cast<kvm_ft_vmm_blk_read *>(f.rec)->bytes;
+	CHECK(logged == kBlkrmwReadBytes);
+
+	DiskFile other("rep");
+	GuestRun rep = ReplayGuest("blkrmw", r.log, {}, other.path);
+	INFO(rep.s.msg());
+	REQUIRE(rep.s.ok());
+	CHECK(rep.status == 1);
+	CHECK(rep.out == r.rec.out);
+	CHECK(rep.mem_hash == r.rec.mem_hash);
+	CHECK(rep.st.positions == r.rec.st.positions);
+	CHECK(rep.st.irqs == r.rec.st.irqs);
+	CHECK(rep.st.ckpt.count == r.rec.st.ckpt.count);
+	CHECK(r.rec.st.ckpt.count > 0);	// its long spins were kicked
+	CHECK(other.Bytes() == Blank());
+}
+
+TEST_CASE("blkrmw: going live from a cut log leaves the disk as the primary left it")
+{
+	Recorded r(4);
+	auto log = ReadFile(r.log);
+	auto frames = Frames(log);
+	REQUIRE(frames.size() > 1000);
+	std::vector<size_t> cuts;	// frame index to cut before
+	for (size_t i = 1; i < 6; i++)
+		cuts.push_back(frames.size() * i / 6);
+	// right after a replayed disk interrupt, and between a QueueNotify
+	// and the data it read
+	for (size_t i = frames.size() / 3; i + 1 < frames.size(); i++) {
+		auto *irq = reinterpret_cast<kvm_ft_vmm_irq *>(frames[i].rec);
+		if (frames[i].rec->type == KVM_FT_REC_VMM_IRQ && irq->vector == 0x25) {
+			cuts.push_back(i + 1);
+			break;
+		}
+	}
+	for (size_t i = frames.size() / 2; i < frames.size(); i++)
+		if (frames[i].rec->type == KVM_FT_REC_VMM_BLK_READ) {
+			cuts.push_back(i);
+			break;
+		}
+	REQUIRE(cuts.size() == 7);
+	std::string cut = TempPath("blkcut.log");
+	for (size_t k : cuts) {
+		INFO("cut before record " << k << " type " << frames[k].rec->type);
+		WriteFile(cut, {log.begin(), log.begin() + frames[k].off});
+		DiskFile fresh("live");
+		EngineConfig live;
+		live.go_live = true;
+		GuestRun rep = ReplayGuest("blkrmw", cut, live, fresh.path);
+		INFO(rep.s.msg() << "\n" << rep.out);
+		REQUIRE(rep.s.ok());
+		CHECK(rep.status == 1);
+		CHECK(rep.st.went_live_at > 0);
+		CHECK(LastLine(rep.out) == LastLine(r.rec.out));
+		CHECK(fresh.Bytes() == r.disk.Bytes());
+	}
+	unlink(cut.c_str());
+}
+
+TEST_CASE("blkrmw: going live inside an exit, the new log starts after it and replays")
+{
+	Recorded r(7);
+	auto log = ReadFile(r.log);
+	auto frames = Frames(log);
+	// before a QueueNotify's VMM_EXIT, between it and its MMIO record,
+	// and between that and its disk data
+	size_t k = frames.size() / 2;
+	while (!(frames[k].rec->type == KVM_FT_REC_MMIO &&
+		 reinterpret_cast<kvm_ft_rec_mmio *>(frames[k].rec)->gpa == 0xd0000050 &&
+		 frames[k + 1].rec->type == KVM_FT_REC_VMM_BLK_READ))
+		k++;
+	for (size_t cut : {k - 1, k, k + 1}) {
+		INFO("cut before record " << cut << " type " << frames[cut].rec->type);
+		std::string cutlog = TempPath("blkin.cut.log"), newlog = TempPath("blkin.new.log");
+		WriteFile(cutlog, {log.begin(), log.begin() + frames[cut].off});
+		DiskFile fresh("blkin");
+		Booted b;
+		REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, fresh.path).ok());
+		LogReader rd;
+		REQUIRE(LogReader::Open(cutlog, &rd).ok());
+		FileSource src(&rd);
+		std::unique_ptr<LogWriter> w;
+		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+		REQUIRE(LogWriter::Create(newlog, hdr, &w).ok());
+		EngineConfig live;
+		live.go_live = true;
+		Engine e(b.m.get(), live);
+		e.SetReplay(&src);
+		e.SetRecord(w.get());
+		int status = 0;
+		Status s = e.Run(&status);
+		INFO(s.msg());
+		REQUIRE(s.ok());
+		CHECK(status == 1);
+		// at a record boundary the replayer goes live before the exit
+		uint64_t at = frames[k].rec->pos - (cut == k - 1 ? 1 : 0);
+		CHECK(e.stats().went_live_at == at);
+		CHECK(fresh.Bytes() == r.disk.Bytes());
+		std::string out = b.Output();
+		CHECK(LastLine(out) == LastLine(r.rec.out));
+		// the new log: FULL checkpoint and GO_LIVE once the exit is done
+		auto nl = ReadFile(newlog);
+		auto nf = Frames(nl);
+		REQUIRE(nf.size() > 2);
+		CHECK(nf[0].rec->type == KVM_FT_REC_VMM_CKPT_BEGIN);
+		CHECK(nf[0].rec->pos == at);
+		DiskFile other("blkin.rep");
+		GuestRun rep = ReplayGuest("blkrmw", newlog, {}, other.path);
+		INFO(rep.s.msg());
+		REQUIRE(rep.s.ok());
+		CHECK(rep.status == 1);
+		CHECK(rep.mem_hash == b.m->vm().MemHash());
+		REQUIRE(!rep.out.empty());
+		CHECK(out.size() > rep.out.size());
+		CHECK(out.compare(out.size() - rep.out.size(), rep.out.size(), rep.out) == 0);
+		unlink(cutlog.c_str());
+		unlink(newlog.c_str());
+	}
+}
+
+TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
+{
+	RequireKvm();
+	DiskFile plain_disk("plain");
+	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
+	REQUIRE(plain.s.ok());
+	REQUIRE(plain.status == 1);
+
+	DiskFile d("held");
+	std::string path = TempPath("held.log");
+	Booted b;
+	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	std::unique_ptr<LogWriter> w;
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	EngineConfig cfg;
+	SECTION("nothing acknowledged until the guest ends, then everything") {
+		Engine e(b.m.get(), cfg);
+		e.SetRecord(w.get());
+		uint64_t calls = 0;
+		bool early = false, checked = false, untouched = false;
+		e.SetAck([&]() -> uint64_t {
+			if (!b.m->exit_port().done()) {
+				if (++calls % 128 == 0 && ReadFile(d.path) != Blank())
+					early = true;
+				return 0;
+			}
+			if (!checked) {
+				checked = true;
+				untouched = ReadFile(d.path) == Blank();
+			}
+			return UINT64_MAX;
+		});
+		int status = 0;
+		Status s = e.Run(&status);
+		INFO(s.msg());
+		REQUIRE(s.ok());
+		CHECK(status == 1);
+		CHECK(calls > 128);
+		CHECK_FALSE(early);
+		CHECK(checked);
+		CHECK(untouched);
+		CHECK(b.m->blk()->disk()->overlay().empty());
+		CHECK(d.Bytes() == plain_disk.Bytes());
+		CHECK(b.Output() == plain.out);
+	}
+	SECTION("an ACK that never comes: the run fails, the file is untouched") {
+		cfg.hold_timeout_ns = 50000000;
+		Engine e(b.m.get(), cfg);
+		e.SetRecord(w.get());
+		e.SetAck([] { return uint64_t{0}; });
+		int status = 0;
+		Status s = e.Run(&status);
+		CHECK(s.err() == ETIMEDOUT);
+		CHECK(s.msg().find("disk writes still held") != std::string::npos);
+		CHECK(b.m->blk()->disk()->overlay().size() > 24 * 8);
+		CHECK(d.Bytes() == Blank());
+		CHECK(b.Output().empty());
+	}
+	unlink(path.c_str());
+}
+
+TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers")
+{
+	RequireKvm();
+	DiskFile d("partial");
+	std::string path = TempPath("partial.log");
+	Booted b;
+	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	std::unique_ptr<LogWriter> w;
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	EngineConfig cfg;
+	cfg.hold_timeout_ns = 50000000;
+	Engine e(b.m.get(), cfg);
+	e.SetRecord(w.get());
+	const uint64_t acked = 3000;	// records the "secondary" stored
+	e.SetAck([&] { return acked; });
+	int status = 0;
+	CHECK(e.Run(&status).err() == ETIMEDOUT);
+	REQUIRE(w->Flush().ok());
+	auto primary = d.Bytes();
+	CHECK(primary != Blank());
+
+	// A secondary holding those records replays exactly the writes of the
+	// exits whose VMM_EXIT they include: the writes the primary released.
+	// (An exit cut right after its VMM_EXIT is completed here; a
+	// secondary going live would re-execute it.)
+	auto log = ReadFile(path);
+	auto frames = Frames(log);
+	REQUIRE(frames.size() > acked + 10);
+	size_t cut = acked;
+	while (frames[cut].rec->pos == frames[acked - 1].rec->pos &&
+	       (frames[cut].rec->type == KVM_FT_REC_MMIO ||
+		frames[cut].rec->type == KVM_FT_REC_VMM_BLK_READ))
+		cut++;
+	std::string cutlog = TempPath("partial.cut.log");
+	WriteFile(cutlog, {log.begin(), log.begin() + frames[cut].off});
+	DiskFile sec("partial.sec");
+	Booted rb;
+	REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, sec.path).ok());
+	LogReader rd;
+	REQUIRE(LogReader::Open(cutlog, &rd).ok());
+	FileSource src(&rd);
+	Engine er(rb.m.get());
+	er.SetReplay(&src);
+	CHECK(er.Run(&status).err() == ENODATA);
+	CHECK(sec.Bytes() == Blank());
+	REQUIRE(rb.m->blk()->disk()->ApplyAll().ok());
+	CHECK(sec.Bytes() == primary);
+	unlink(path.c_str());
+	unlink(cutlog.c_str());
+}
+
+TEST_CASE("blkrmw: tampered disk read data is a divergence")
+{
+	Recorded r(5);
+	auto log = ReadFile(r.log);
+	auto frames = Frames(log);
+	int seen = 0;
+	uint64_t pos = 0;
+	bool sector = GENERATE(true, false);
+	for (auto &f : frames) {
+		if (f.rec->type != KVM_FT_REC_VMM_BLK_READ || ++seen < 10)
+			continue;
+		auto *b = reinterpret_cast<kvm_ft_vmm_blk_read *>(f.rec);
+		if (sector)
+			b->sector ^= 1;
+		else
+			reinterpret_cast<uint8_t *>(b + 1)[100] ^= 0x40;
+		FixCrc(log, f);
+		pos = f.rec->pos;
+		break;
+	}
+	REQUIRE(pos > 0);
+	WriteFile(r.log, log);
+	DiskFile other("tampered");
+	GuestRun rep = ReplayGuest("blkrmw", r.log, {}, other.path);
+	INFO(rep.s.msg());
+	CHECK(rep.s.err() == EPROTO);
+	auto at = rep.s.msg().find("divergence at position ");
+	REQUIRE(at != std::string::npos);
+	uint64_t where = std::stoull(rep.s.msg().substr(at + 23));
+	if (sector) {	// at the read itself
+		CHECK(where == pos);
+		CHECK(rep.s.msg().find("sector") != std::string::npos);
+	} else {	// where the guest, finding a bad checksum, acts otherwise
+		CHECK(where > pos);
+	}
+	CHECK(other.Bytes() == Blank());
+}
+
+TEST_CASE("blkrmw: a log of a VM with a disk does not replay without one")
+{
+	Recorded r(6);
+	GuestRun rep = ReplayGuest("blkrmw", r.log);
+	CHECK(rep.s.err() == EPROTO);
+	CHECK(rep.s.msg().find("MMIO read of 0xd0000000") != std::string::npos);
+	CHECK(rep.s.msg().find("replays with --disk") != std::string::npos);
+}
+
+TEST_CASE("blkrmw: snapshot + deltas carry the device, the VM continues on a copy of its disk")
+{
+	RequireKvm();
+	DiskFile sd("snapsrc");
+	Booted src;
+	REQUIRE(Boot("blkrmw", true, &src, 64ULL << 20, sd.path).ok());
+	Engine es(src.m.get());
+	std::vector<std::string> files;
+	uint64_t parent = 0;
+	int status = 0;
+	uint64_t stops[] = {300, 900, 1500, 2100};
+	for (size_t i = 0; i < 4; i++) {
+		REQUIRE(es.Run(&status, stops[i]).ok());
+		REQUIRE(status == -1);
+		files.push_back(TempPath("blk.snap." + std::to_string(i)));
+		uint32_t kind = i ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL;
+		auto hdr = MakeFileHeader(i ? KVM_FT_FILE_DELTA : KVM_FT_FILE_SNAPSHOT,
+					  src.m->vm().mem_bytes(), src.image_hash, parent);
+		std::unique_ptr<LogWriter> w;
+		REQUIRE(LogWriter::Create(files.back(), hdr, &w).ok());
+		CkptStats st;
+		REQUIRE(WriteCheckpoint(*src.m, es.state(), w.get(), kind, es.pos(), i, &st).ok());
+		REQUIRE(w->Flush().ok());
+		parent = hdr.id;
+	}
+	std::string prefix = src.Output();
+	DiskFile dd("snapdst", sd.Bytes());	// the disk as the source left it
+
+	Booted dst;
+	REQUIRE(Boot("blkrmw", true, &dst, 64ULL << 20, dd.path).ok());
+	Engine ed(dst.m.get());
+	for (auto &f : files) {
+		LogReader rd;
+		REQUIRE(LogReader::Open(f, &rd).ok());
+		const kvm_ft_rec_hdr *h;
+		REQUIRE(rd.Next(&h).ok());
+		REQUIRE(h);
+		FileSource fs(&rd);
+		CkptStats st;
+		Status s = ApplyCheckpoint(*dst.m, ed.state(), h, &fs, &st);
+		INFO(s.msg());
+		REQUIRE(s.ok());
+	}
+	CHECK(ed.pos() == es.pos());
+	// device-written pages (read data, used ring) are in the deltas too
+	CHECK(memcmp(src.m->vm().mem(), dst.m->vm().mem(), src.m->vm().mem_bytes()) == 0);
+	std::vector<uint8_t> a, b;
+	src.m->blk()->Save(&a);
+	dst.m->blk()->Save(&b);
+	CHECK(a == b);
+
+	int s1 = 0, s2 = 0;
+	REQUIRE(es.Run(&s1).ok());
+	Status s = ed.Run(&s2);
+	INFO(s.msg());
+	REQUIRE(s.ok());
+	CHECK(s1 == 1);
+	CHECK(s2 == 1);
+	CHECK(src.Output() == prefix + dst.Output());	// its output ignores the timer
+	CHECK(dd.Bytes() == sd.Bytes());
+	for (auto &f : files)
+		unlink(f.c_str());
+}
