@@ -236,6 +236,11 @@ Status RunWithSnapshots(const Options &o, Machine &m, Engine &e, uint64_t image_
 	}
 }
 
+uint64_t DiskBytes(Machine &m)
+{
+	return m.blk() ? m.blk()->disk()->sectors() * 512 : 0;
+}
+
 int CmdRun(const Options &o)
 {
 	std::unique_ptr<Machine> m;
@@ -278,6 +283,14 @@ int CmdRun(const Options &o)
 		if (!s.ok())
 			return Fail(s);
 		sink = std::make_unique<RingSink>(rings.ring(0), rings.event_fd());
+		kvm_ft_vmm_start st{};
+		InitRec(&st.hdr, KVM_FT_REC_VMM_START, sizeof(st), 0);
+		st.mem_bytes = m->vm().mem_bytes();
+		st.image_hash = hash;
+		st.disk_bytes = DiskBytes(*m);
+		st.nr_vcpus = 1;
+		if (!(s = sink->Append(&st, sizeof(st))).ok())
+			return Fail(s);
 		e.SetRecord(sink.get());
 		e.SetAck([&] { return sink->Ack(); });
 		if (ack_fd.valid())
@@ -293,6 +306,34 @@ int CmdRun(const Options &o)
 			     releaser.get())).ok())
 		return Fail(s);
 	return status;
+}
+
+// A live log starts with VMM_START: the primary's RAM, image and disk
+// must be ours, or the replay would diverge at some later exit (or,
+// worse, not at all for a while). No record at all: the primary never
+// started; the engine sees an empty log.
+Status CheckLiveStart(const Options &o, Machine &m, uint64_t hash, RecordSource *src)
+{
+	const kvm_ft_rec_hdr *r;
+	Status s = src->Peek(&r);
+	if (!s.ok() || !r)
+		return s;
+	const auto *st = reinterpret_cast<const kvm_ft_vmm_start *>(r);
+	if (r->type != KVM_FT_REC_VMM_START || r->len != sizeof(*st) || r->pos || st->reserved)
+		return Status::Error(EINVAL, fmt::format("session {}: the live log does not start "
+			"with a VMM_START record (record type {:#x})", o.session, r->type));
+	if (st->image_hash != hash)
+		return Status::Error(EINVAL, fmt::format("session {}: the primary runs another "
+			"image than {}", o.session, o.image));
+	if (st->mem_bytes != m.vm().mem_bytes())
+		return Status::Error(EINVAL, fmt::format("session {}: the primary has {} bytes of "
+			"RAM, this VM {} (use --mem {})", o.session, st->mem_bytes,
+			m.vm().mem_bytes(), st->mem_bytes));
+	if (st->disk_bytes != DiskBytes(m) || st->nr_vcpus != 1)
+		return Status::Error(EINVAL, fmt::format("session {}: the primary has a disk of {} "
+			"bytes and {} vCPUs, this VM {} and 1", o.session, st->disk_bytes,
+			st->nr_vcpus, DiskBytes(m)));
+	return src->Next(&r);
 }
 
 // The log to replay: a file (--log) or ftlogd's secondary ring (--ftlogd).
@@ -350,6 +391,8 @@ int CmdReplay(const Options &o)
 	if (in.file && hash != in.reader.header().image_hash)
 		return Fail(Status::Error(EINVAL, fmt::format(
 			"{} was recorded with another image than {}", o.log, o.image)));
+	if (in.ring && !(s = CheckLiveStart(o, *m, hash, in.ring.get())).ok())
+		return Fail(s);
 	std::unique_ptr<LogWriter> log;
 	if (!o.record.empty()) {
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, m->vm().mem_bytes(), hash, 0);

@@ -139,3 +139,27 @@ else
 	echo "ok: disk failover at position $(grep went_live_at "$T/three.sec.json" | tr -dc 0-9)"
 fi
 echo "ok: after failover the secondary's disk equals a plain run's"
+
+# 4. A secondary set up for another VM than the primary runs (another
+# image, then another RAM size) refuses the live log at its first record
+# (VMM_START) with status 2, before replaying anything.
+mismatch() { # SESSION TAG WANT_MESSAGE SECONDARY_GUEST [SECONDARY_OPTION...]
+	s=$1 tag=$2 want=$3
+	shift 3
+	GUEST=$1
+	shift
+	secondary "$s" "$tag" "$@"
+	GUEST=clock
+	primary "$s" "$tag" &
+	PRI=$!
+	PIDS="$PIDS $PRI"
+	rc=0
+	wait $SEC || rc=$?
+	pkill -KILL -P "$PRI" ftvmm 2>/dev/null || true
+	[ $rc = 2 ] || fail "$tag: secondary status $rc: $(cat "$T/$tag.sec.log")"
+	grep -q "$want" "$T/$tag.sec.log" || fail "$tag: $(cat "$T/$tag.sec.log")"
+	[ ! -s "$T/$tag.sec.out" ] || fail "$tag: the refused secondary ran the guest"
+}
+mismatch vm4 four "the primary runs another image" ticker
+mismatch vm5 five "the primary has 67108864 bytes of RAM" clock --mem 32M
+echo "ok: a secondary for another image or RAM size refuses the live log at once"

@@ -25,6 +25,8 @@ static_assert(sizeof(kvm_ft_vmm_cpu) == 72);
 static_assert(sizeof(kvm_ft_vmm_dev) == 48);
 static_assert(sizeof(kvm_ft_vmm_end) == 48);
 static_assert(sizeof(kvm_ft_vmm_blk_read) == 56);
+static_assert(sizeof(kvm_ft_vmm_start) == 72);
+static_assert(offsetof(kvm_ft_vmm_start, disk_bytes) == 56);
 static_assert(offsetof(kvm_ft_vmm_blk_read, sector) == 40);
 static_assert(offsetof(kvm_ft_vmm_blk_read, bytes) == 48);
 static_assert(KVM_FT_REC_VMM_GO_LIVE == 0x10a);

@@ -39,6 +39,8 @@ enum kvm_ft_vmm_rec_type {
 	KVM_FT_REC_VMM_GO_LIVE,		/* struct kvm_ft_vmm_end: replay ended,
 					 * the replayer became the primary */
 	KVM_FT_REC_VMM_BLK_READ,	/* struct kvm_ft_vmm_blk_read + data */
+	KVM_FT_REC_VMM_START,		/* struct kvm_ft_vmm_start: first record
+					 * of a log shipped live */
 	__KVM_FT_REC_VMM_LAST,
 };
 
@@ -62,6 +64,20 @@ struct kvm_ft_vmm_data {
  * Disk data a virtio-blk read returned at the QueueNotify exit hdr.pos, in
  * the order the device read it; one record per chunk of at most 16 KiB.
  */
+/*
+ * First record of a log shipped live through ftlogd (pos 0): what the
+ * secondary must run to replay it. A log file says the same in its
+ * file header.
+ */
+struct kvm_ft_vmm_start {
+	struct kvm_ft_rec_hdr hdr;
+	__u64 mem_bytes;	/* guest RAM */
+	__u64 image_hash;	/* FNV-1a 64 of the image (as the file header) */
+	__u64 disk_bytes;	/* virtio-blk capacity, 0 without a disk */
+	__u32 nr_vcpus;		/* 1 */
+	__u32 reserved;		/* zero */
+};
+
 struct kvm_ft_vmm_blk_read {
 	struct kvm_ft_rec_hdr hdr;
 	__u64 sector;		/* first 512-byte sector */
