@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "base/cpu_time.h"
 #include "channel/unix_msg.h"
 #include "client.h"
 #include "log/ring_io.h"
@@ -24,14 +25,7 @@ using nlohmann::json;
 
 namespace {
 
-// User + system CPU seconds this process used (bench/logd reports them).
-double CpuSeconds()
-{
-	rusage ru{};
-	getrusage(RUSAGE_SELF, &ru);
-	return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
+using kvmft::CpuSeconds;
 
 struct Opts {
 	std::string socket = "/run/ftlogd/ftlogd.sock", session, peer;

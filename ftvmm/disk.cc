@@ -88,25 +88,17 @@ Status Disk::Flush()
 
 Status Disk::Release(uint64_t ack)
 {
-	if (mode_ != kHold || overlay_.empty() || overlay_.front().tag > ack)
-		return Status::Ok();
-	while (!overlay_.empty() && overlay_.front().tag <= ack) {
-		const Write &w = overlay_.front();
-		Status s = PutFile(w.sector, w.data.data(), w.data.size());
-		if (!s.ok())
-			return s;
-		overlay_.pop_front();
-	}
-	if (fdatasync(fd_.get()) < 0)
-		return Status::Errno("sync disk " + path_);
-	return Status::Ok();
+	return mode_ == kHold ? WriteOut(ack) : Status::Ok();
 }
 
-Status Disk::ApplyAll()
+Status Disk::ApplyAll() { return WriteOut(UINT64_MAX); }
+
+// Held writes tagged <= upto go to the file, in order, then to the medium.
+Status Disk::WriteOut(uint64_t upto)
 {
-	if (overlay_.empty())
+	if (overlay_.empty() || overlay_.front().tag > upto)
 		return Status::Ok();
-	while (!overlay_.empty()) {
+	while (!overlay_.empty() && overlay_.front().tag <= upto) {
 		const Write &w = overlay_.front();
 		Status s = PutFile(w.sector, w.data.data(), w.data.size());
 		if (!s.ok())

@@ -68,6 +68,7 @@ public:
 
 private:
 	Disk() = default;
+	Status WriteOut(uint64_t upto);
 	Status PutFile(uint64_t sector, const uint8_t *src, size_t bytes);
 	std::string path_;
 	UniqueFd fd_;

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cpu_time.h"
 #include "channel/net.h"
 #include "channel/tls.h"
 #include "ring/ring.h"
@@ -35,14 +36,7 @@ using namespace kvmft;
 
 namespace {
 
-// User + system CPU seconds of this process so far.
-double CpuSeconds()
-{
-	rusage ru{};
-	getrusage(RUSAGE_SELF, &ru);
-	return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
+using kvmft::CpuSeconds;
 
 // A byte stream: plain TCP, or TLS over it (blocking socket).
 class Stream {
