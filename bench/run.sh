@@ -12,5 +12,7 @@ echo "== ftvmm"
 sh "$top/bench/vmm/blk.sh" "$build" 5
 echo "== on-disk lock"
 "$build/bench/lock/lock_bench" "$build/ftctl/ftctl" --trials 24 --parallel 4 --sim-seconds 30
+echo "== CRC-32C"
+[ -x "$build/bench/log/crc_bench" ] && "$build/bench/log/crc_bench" --benchmark_min_time=0.2
 echo "== ftlogd"
 sh "$top/bench/logd/run.sh" "$build"
