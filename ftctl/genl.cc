@@ -111,34 +111,70 @@ std::string Extack(const nlmsghdr *r)
 
 } // namespace
 
+namespace {
+
+struct RunState {
+	const Genl::Fn *fn;
+	int err = 0;		// from NLMSG_ERROR
+	std::string extack;
+};
+
+int DataCb(const nlmsghdr *h, void *data)
+{
+	auto *st = static_cast<RunState *>(data);
+	if (*st->fn)
+		(*st->fn)(h);
+	return MNL_CB_OK;
+}
+
+// NLMSG_ERROR ends the request: error 0 is the ACK, else it failed.
+int ErrorCb(const nlmsghdr *h, void *data)
+{
+	auto *st = static_cast<RunState *>(data);
+	if (h->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr))) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	const auto *e = static_cast<const nlmsgerr *>(mnl_nlmsg_get_payload(h));
+	if (e->error == 0)
+		return MNL_CB_STOP;
+	st->err = -e->error;
+	st->extack = Extack(h);
+	errno = st->err;
+	return MNL_CB_ERROR;
+}
+
+int DoneCb(const nlmsghdr *, void *)
+{
+	return MNL_CB_STOP;
+}
+
+} // namespace
+
 Status Genl::Run(nlmsghdr *req, const Fn &fn)
 {
 	uint32_t seq = req->nlmsg_seq;
 	if (mnl_socket_sendto(sk_, req, req->nlmsg_len) < 0)
 		return Status::Errno("netlink send");
+	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
+	ctl[NLMSG_ERROR] = ErrorCb;
+	ctl[NLMSG_DONE] = DoneCb;
+	RunState st{&fn};
+	unsigned portid = mnl_socket_get_portid(sk_);
 	for (;;) {
 		ssize_t len = mnl_socket_recvfrom(sk_, buf_.data(), buf_.size());
 		if (len < 0)
 			return Status::Errno("netlink receive");
-		auto *r = reinterpret_cast<const nlmsghdr *>(buf_.data());
-		int left = static_cast<int>(len);
-		for (; mnl_nlmsg_ok(r, left); r = mnl_nlmsg_next(r, &left)) {
-			if (r->nlmsg_seq != seq)
-				continue;
-			if (r->nlmsg_type == NLMSG_ERROR) {
-				const auto *e = static_cast<const nlmsgerr *>(mnl_nlmsg_get_payload(r));
-				if (e->error == 0)
-					return Status::Ok();
-				std::string msg = Extack(r);
-				int err = -e->error;
-				return Status::Error(err, msg.empty() ? std::strerror(err)
-								      : msg + " (" + std::strerror(err) + ")");
-			}
-			if (r->nlmsg_type == NLMSG_DONE)
-				return Status::Ok();
-			if (fn)
-				fn(r);
-		}
+		int ret = mnl_cb_run2(buf_.data(), static_cast<size_t>(len), seq, portid, DataCb,
+				      &st, ctl, NLMSG_MIN_TYPE);
+		if (ret == MNL_CB_STOP)
+			return Status::Ok();
+		if (ret < 0 && st.err)
+			return Status::Error(st.err, st.extack.empty()
+							     ? std::strerror(st.err)
+							     : st.extack + " (" + std::strerror(st.err) + ")");
+		if (ret < 0)
+			return Status::Errno("netlink reply");
 	}
 }
 
@@ -163,51 +199,56 @@ Status Genl::Receive(const Fn &fn, int timeout_ms, bool *got)
 	ssize_t len = mnl_socket_recvfrom(sk_, buf_.data(), buf_.size());
 	if (len < 0)
 		return Status::Errno("netlink receive");
-	auto *r = reinterpret_cast<const nlmsghdr *>(buf_.data());
-	int left = static_cast<int>(len);
-	for (; mnl_nlmsg_ok(r, left); r = mnl_nlmsg_next(r, &left)) {
-		*got = true;
-		fn(r);
-	}
+	RunState st{&fn};
+	// Events carry sequence number 0 and port id 0: mnl_cb_run checks neither.
+	if (mnl_cb_run(buf_.data(), static_cast<size_t>(len), 0, 0, DataCb, &st) < 0)
+		return Status::Errno("netlink event");
+	*got = true;
 	return Status::Ok();
 }
+
+namespace {
+
+struct AttrTable {
+	std::vector<const nlattr *> *tb;
+	int max;
+};
+
+int AttrCb(const nlattr *a, void *data)
+{
+	auto *t = static_cast<AttrTable *>(data);
+	int type = mnl_attr_get_type(a);
+	if (type <= t->max)
+		(*t->tb)[static_cast<size_t>(type)] = a;
+	return MNL_CB_OK;
+}
+
+} // namespace
 
 std::vector<const nlattr *> ParseAttrs(const nlmsghdr *h, int max)
 {
 	std::vector<const nlattr *> tb(static_cast<size_t>(max) + 1, nullptr);
-	auto *a = static_cast<const nlattr *>(mnl_nlmsg_get_payload_offset(h, sizeof(genlmsghdr)));
-	auto *end = static_cast<const char *>(mnl_nlmsg_get_payload_tail(h));
-	for (; mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char *>(a))); a = mnl_attr_next(a)) {
-		int t = mnl_attr_get_type(a);
-		if (t <= max)
-			tb[static_cast<size_t>(t)] = a;
-	}
+	AttrTable t{&tb, max};
+	mnl_attr_parse(h, sizeof(genlmsghdr), AttrCb, &t);
 	return tb;
 }
 
 std::vector<const nlattr *> ParseNested(const nlattr *n, int max)
 {
 	std::vector<const nlattr *> tb(static_cast<size_t>(max) + 1, nullptr);
-	for (const nlattr *a : Children(n)) {
-		int t = mnl_attr_get_type(a);
-		if (t <= max)
-			tb[static_cast<size_t>(t)] = a;
-	}
+	AttrTable t{&tb, max};
+	mnl_attr_parse_nested(n, AttrCb, &t);
 	return tb;
 }
 
 std::vector<const nlattr *> Children(const nlattr *n)
 {
 	std::vector<const nlattr *> out;
-	auto *p = static_cast<const char *>(mnl_attr_get_payload(n));
-	int left = static_cast<int>(mnl_attr_get_payload_len(n));
-	auto *a = reinterpret_cast<const nlattr *>(p);
-	while (mnl_attr_ok(a, left)) {
+	// mnl_attr_for_each_nested() assigns a void * (C only): its loop, typed.
+	auto *a = static_cast<const nlattr *>(mnl_attr_get_payload(n));
+	auto *end = static_cast<const char *>(mnl_attr_get_payload(n)) + mnl_attr_get_payload_len(n);
+	for (; mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char *>(a))); a = mnl_attr_next(a))
 		out.push_back(a);
-		left -= static_cast<int>(MNL_ALIGN(a->nla_len));
-		a = reinterpret_cast<const nlattr *>(reinterpret_cast<const char *>(a) +
-						     MNL_ALIGN(a->nla_len));
-	}
 	return out;
 }
 

@@ -127,6 +127,15 @@ rmmod_running() {
 }
 check "rmmod kvm_ft with an attached VM running" rmmod_running
 
+# The kernel's reason (netlink extended ACK) reaches the administrator.
+attach_errors() {
+	! ftctl module attach pid 999999 2> /tmp/attach.err || return 1
+	grep -q "no such process (No such process)" /tmp/attach.err || return 1
+	! ftctl module attach pid 1 ring-bytes 5000 2> /tmp/attach.err || return 1
+	grep -q "power of two" /tmp/attach.err
+}
+check "attach errors carry the kernel's reason" attach_errors || sed 's/^/#   /' /tmp/attach.err
+
 # A process exits: its attachment goes by itself.
 vm_gone() {
 	guest_loop 0x80 20 10000 > /dev/null & g=$!
