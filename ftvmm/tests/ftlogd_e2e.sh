@@ -37,6 +37,35 @@ primary() { # SESSION TAG [OPTION...]
 		--stats "$T/$tag.pri.json" "$@" "$G/$GUEST.elf" 2>"$T/$tag.pri.log"
 }
 hash() { grep mem_hash "$1" | tr -d ' ,'; }
+# failover SESSION TAG WAIT_FOR [OPTION_A [OPTION_B]]: start a secondary
+# (OPTION_B) and a primary (OPTION_A, e.g. "--disk FILE"); once the
+# primary's console shows WAIT_FOR (its output flows, so ACKs arrive),
+# freeze it so the secondary's log goes silent and it takes over; then
+# kill it. Checks the secondary's status and that every byte the primary
+# printed (held until ACKed) is a prefix of the secondary's output.
+# Sets WENT_LIVE to the go-live position, 0 if the primary had finished.
+failover() {
+	fs=$1 ft=$2 fw=$3 fa=${4:-} fb=${5:-}
+	# shellcheck disable=SC2086
+	secondary "$fs" "$ft" $fb
+	# shellcheck disable=SC2086
+	primary "$fs" "$ft" $fa &
+	PRI=$!
+	PIDS="$PIDS $PRI"
+	for _ in $(seq 1 1000); do
+		grep -q "$fw" "$T/$ft.pri.out" 2>/dev/null && break
+		sleep 0.01
+	done
+	pkill -STOP -P "$PRI" ftvmm 2>/dev/null || true
+	rc=0
+	wait $SEC || rc=$?
+	pkill -KILL -P "$PRI" ftvmm 2>/dev/null || true
+	[ $rc = 1 ] || fail "secondary status $rc after failover: $(cat "$T/$ft.sec.log")"
+	n=$(stat -c %s "$T/$ft.pri.out")
+	head -c "$n" "$T/$ft.sec.out" | cmp -s - "$T/$ft.pri.out" ||
+		fail "primary printed output the secondary did not (output rule)"
+	WENT_LIVE=$(grep went_live_at "$T/$ft.sec.json" | tr -dc 0-9)
+}
 
 # 1. Lockstep: the secondary replays exactly what the primary ran.
 secondary vm1 one
@@ -81,28 +110,13 @@ echo "ok: $n outputs held and released, mean $(grep -o 'hold [0-9.]* us' "$T/one
 
 # 2. Failover: freeze the primary once its output flows (ACKs arrive),
 # so the secondary's log goes silent and it takes over; then kill it.
-secondary vm2 two
-primary vm2 two &
-PRI=$!
-PIDS="$PIDS $PRI"
-for _ in $(seq 1 1000); do
-	grep -q "tick 5" "$T/two.pri.out" 2>/dev/null && break
-	sleep 0.01
-done
-pkill -STOP -P "$PRI" ftvmm 2>/dev/null || true
-rc=0
-wait $SEC || rc=$?
-pkill -KILL -P "$PRI" ftvmm 2>/dev/null || true
-[ $rc = 1 ] || fail "secondary status $rc after failover: $(cat "$T/two.sec.log")"
+failover vm2 two "tick 5"
 grep -q "ticker done" "$T/two.sec.out" || fail "secondary did not finish"
-n=$(stat -c %s "$T/two.pri.out")
-head -c "$n" "$T/two.sec.out" | cmp -s - "$T/two.pri.out" ||
-	fail "primary printed output the secondary did not (output rule)"
 if grep -q "ticker done" "$T/two.pri.out"; then
 	echo "note: the primary finished before it was frozen; failover not exercised"
 else
-	grep -q '"went_live_at": 0,' "$T/two.sec.json" && fail "secondary did not go live"
-	echo "ok: failover at position $(grep went_live_at "$T/two.sec.json" | tr -dc 0-9)"
+	[ "$WENT_LIVE" != 0 ] || fail "secondary did not go live"
+	echo "ok: failover at position $WENT_LIVE"
 fi
 echo "ok: secondary finished; primary's $n console bytes are a prefix of its output"
 
@@ -115,28 +129,13 @@ for d in plain a b; do cp "$T/disk0" "$T/disk.$d"; done
 rc=0
 "$FTVMM" run --disk "$T/disk.plain" --serial "$T/plain.out" "$G/blkrmw.elf" || rc=$?
 [ $rc = 1 ] || fail "plain blkrmw run: status $rc"
-secondary vm3 three --disk "$T/disk.b"
-primary vm3 three --disk "$T/disk.a" &
-PRI=$!
-PIDS="$PIDS $PRI"
-for _ in $(seq 1 1000); do
-	grep -q "round 3 " "$T/three.pri.out" 2>/dev/null && break
-	sleep 0.01
-done
-pkill -STOP -P "$PRI" ftvmm 2>/dev/null || true
-rc=0
-wait $SEC || rc=$?
-pkill -KILL -P "$PRI" ftvmm 2>/dev/null || true
-[ $rc = 1 ] || fail "secondary status $rc after failover: $(cat "$T/three.sec.log")"
+failover vm3 three "round 3 " "--disk $T/disk.a" "--disk $T/disk.b"
 cmp -s "$T/three.sec.out" "$T/plain.out" || fail "blkrmw on the secondary printed otherwise"
 cmp -s "$T/disk.b" "$T/disk.plain" || fail "the secondary's disk differs from a plain run's"
-n=$(stat -c %s "$T/three.pri.out")
-head -c "$n" "$T/three.sec.out" | cmp -s - "$T/three.pri.out" ||
-	fail "primary printed output the secondary did not (output rule)"
 if grep -q "blkrmw done" "$T/three.pri.out"; then
 	echo "note: the disk primary finished before it was frozen; failover not exercised"
 else
-	echo "ok: disk failover at position $(grep went_live_at "$T/three.sec.json" | tr -dc 0-9)"
+	echo "ok: disk failover at position $WENT_LIVE"
 fi
 echo "ok: after failover the secondary's disk equals a plain run's"
 
