@@ -38,6 +38,7 @@ ftconf b 127.0.0.2 a 127.0.0.1
 	"$top/selftests/kvm_ft/vm_payload.sh" \
 	"$top/kmod/kvm_ft.ko:/lib/kvm_ft.ko" \
 	"$out/kvm_ft_test:/tests/kvm_ft_test" \
+	"$out/kvm_ft_append_test:/tests/kvm_ft_append_test" \
 	"$out/kvm_ft_abi_test:/tests/kvm_ft_abi_test" \
 	"$out/kvm_ft_nl_test:/tests/kvm_ft_nl_test" \
 	"$out/guest_loop" "$build/ftctl/ftctl" "$build/ftlogd/ftlogd" \

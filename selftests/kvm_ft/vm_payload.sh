@@ -25,6 +25,7 @@ check "probes attached when kvm.ko came later" \
 
 echo "# kselftests"
 /tests/kvm_ft_test
+/tests/kvm_ft_append_test
 /tests/kvm_ft_abi_test
 /tests/kvm_ft_nl_test
 
