@@ -65,6 +65,7 @@ struct ft_vm {
 	unsigned long ev_pending;	/* FT_EV_* bits */
 	DECLARE_BITMAP(overflow_vcpus, FT_MAX_VCPUS);
 	atomic64_t unmapped;		/* events of vCPUs without a ring */
+	bool appending;			/* the VMM appends: it wakes the consumer */
 	u32 nr_vcpus;
 	u32 ring_bytes;
 	size_t stride;			/* bytes between rings in area */

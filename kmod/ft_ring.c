@@ -53,6 +53,7 @@
  * consumer's word, only ever compared: a lying consumer gets wrong
  * wakeups for itself.
  */
+#include <linux/poll.h>
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
 #include <linux/ktime.h>
@@ -184,6 +185,14 @@ bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
 	}
 	atomic_set_release(&r->busy, 0);
 
+	/*
+	 * When the VMM appends to this attachment its appends wake the
+	 * consumer (each exit to userspace ends in one): a wakeup here would
+	 * be a self-IPI that forces the next guest entry out again, one more
+	 * exit and record per wakeup.
+	 */
+	if (READ_ONCE(vm->appending))
+		return ok;
 	smp_mb();						/* (C) */
 	if (r->head != start && (READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP) &&
 	    ft_ring_seen(r) == start)
@@ -202,14 +211,13 @@ int ft_ring_append(struct ft_vm *vm, struct ft_ring *r,
 		   struct kvm_ft_rec_hdr *rec, u32 len)
 {
 	unsigned long irqf;
-	u64 now, start;
+	u64 now;
 	int ret = 0;
 
 	local_irq_save(irqf);
 	while (atomic_cmpxchg_acquire(&r->busy, 0, FT_BUSY_APPEND) != 0)
 		cpu_relax();
 	now = ktime_get_ns();
-	start = r->head;
 	if (r->pending_lost) {
 		struct kvm_ft_rec_lost l = {
 			.hdr.type = KVM_FT_REC_LOST,
@@ -236,12 +244,18 @@ int ft_ring_append(struct ft_vm *vm, struct ft_ring *r,
 	else
 		ret = -EAGAIN;
 	atomic_set_release(&r->busy, 0);
-
-	smp_mb();						/* (C) */
-	if (r->head != start && (READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP) &&
-	    ft_ring_seen(r) == start)
-		irq_work_queue(&vm->iw);
 	local_irq_restore(irqf);
+	if (!ret)
+		WRITE_ONCE(vm->appending, true);
+
+	/*
+	 * Wake a consumer that sleeps with records unread: this one and the
+	 * probe records since the last append (the probes of an appending
+	 * attachment do not wake it). Process context: directly.
+	 */
+	smp_mb();						/* (C) */
+	if ((READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP) && ft_ring_readable(r))
+		wake_up_interruptible_poll(&vm->wq, EPOLLIN | EPOLLRDNORM);
 	return ret;
 }
 
