@@ -9,6 +9,16 @@
 // nullptr: the replayer then goes live or stops. A LOST record (the ring
 // dropped records) is an error: the log has a hole.
 //
+// With kernel capture on the primary (ftvmm run --capture kernel) the log
+// also holds kvm_ft.ko's probe records (hdr.flags KVM_FT_RECF_KERNEL):
+// they are skipped and only counted (kernel_records()). The VMM's own
+// records are never dropped, so a kernel LOST record (probe records the
+// ring had no room for) is no hole for replay: its count is added up in
+// kernel_lost() instead. Kernel records count as activity for the idle
+// timeout: a primary whose guest makes only in-kernel exits is alive. ftvmm's own PIO/MMIO records come wrapped as
+// KVM_FT_REC_VMM_WRAP_FIRST + type (kvm_ft.ko takes VMM types only) and
+// are unwrapped here.
+//
 // Thread safety: one thread (the vCPU thread) uses a RingSource.
 #pragma once
 
@@ -26,6 +36,9 @@ public:
 		: rings_(rings), cons_(rings->ring(0)), idle_ns_(idle_timeout_ns) {}
 	Status Next(const kvm_ft_rec_hdr **rec) override;
 	Status Peek(const kvm_ft_rec_hdr **rec) override;
+	uint64_t vmm_records() const { return vmm_records_; }	// records of the VMM
+	uint64_t kernel_records() const { return kernel_records_; }
+	uint64_t kernel_lost() const { return kernel_lost_; }
 
 private:
 	Status Fill();
@@ -37,6 +50,9 @@ private:
 	RingConsumer cons_;
 	uint64_t idle_ns_;
 	bool ended_ = false;
+	uint64_t vmm_records_ = 0;	// records queued for the engine
+	uint64_t kernel_records_ = 0;	// probe records skipped
+	uint64_t kernel_lost_ = 0;	// probe records the primary's ring dropped
 	std::deque<std::vector<uint64_t>> q_; // records, 8-byte aligned
 	size_t next_ = 0;		      // q_[0, next_) already returned
 };
