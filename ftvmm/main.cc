@@ -455,7 +455,7 @@ int CmdReplay(const Options &o)
 	if (!e.replaying())
 		fmt::print(stderr, "ftvmm: log ended at position {}; went live\n",
 			   e.stats().went_live_at);
-	if (in.ring && (in.ring->kernel_records() || in.ring->kernel_lost()))
+	if (in.ring)
 		fmt::print(stderr, "ftvmm: live log: {} kvm_ft.ko records skipped, {} lost "
 			   "by its ring, {} VMM records read\n", in.ring->kernel_records(),
 			   in.ring->kernel_lost(), in.ring->vmm_records());

@@ -140,6 +140,7 @@ ftvmm_kernel() {
 	rc=0; (ftvmm_pri k0 100 user) || rc=$?
 	wait $sec
 	echo "# k0 (user capture): primary status $rc, $(grep -h 'positions\|wall_ns' /tmp/k0.pri.json | tr -d ' \n')"
+	echo "# k0 replay: $(grep 'live log' /tmp/k0.sec.log)"
 	ftvmm_sec k1
 	rc=0; (ftvmm_pri k1 100) || rc=$?
 	echo "# k1 (kernel capture): primary status $rc, $(grep -h 'positions\|wall_ns' /tmp/k1.pri.json | tr -d ' \n')"
