@@ -457,8 +457,10 @@ int CmdReplay(const Options &o)
 			   e.stats().went_live_at);
 	if (in.ring)
 		fmt::print(stderr, "ftvmm: live log: {} kvm_ft.ko records skipped, {} lost "
-			   "by its ring, {} VMM records read\n", in.ring->kernel_records(),
-			   in.ring->kernel_lost(), in.ring->vmm_records());
+			   "by its ring, {} VMM records read; {} PIO exits checked against "
+			   "kvm_ft.ko's, {} differ\n", in.ring->kernel_records(),
+			   in.ring->kernel_lost(), in.ring->vmm_records(), in.ring->pio_checked(),
+			   in.ring->pio_differ());
 	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
 		return Fail(s);
 	return status;

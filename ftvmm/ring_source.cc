@@ -22,7 +22,22 @@ Status RingSource::Fill()
 					kernel_lost_ += reinterpret_cast<const kvm_ft_rec_lost &>(h).count;
 				else if (h.type != KVM_FT_REC_LOST)
 					kernel_records_++;
+				if (h.type == KVM_FT_REC_PIO && h.len >= sizeof(kvm_ft_rec_pio))
+					memcpy(&kpio_, &h, sizeof(kpio_));
 				return;
+			}
+			// ftvmm's port write record of an exit against the
+			// module's one of the same exit (the last one seen since).
+			// Port reads are not checked: KVM traces them when the
+			// vCPU re-enters with the value, after ftvmm's record.
+			const auto &p = reinterpret_cast<const kvm_ft_rec_pio &>(h);
+			if (h.type == KVM_FT_REC_VMM_WRAP_FIRST + int{KVM_FT_REC_PIO} &&
+			    h.len >= sizeof(kvm_ft_rec_pio) && p.dir == KVM_FT_DIR_OUT &&
+			    kpio_.hdr.type) {
+				pio_checked_++;
+				if (p.port != kpio_.port || p.dir != kpio_.dir || p.size != kpio_.size)
+					pio_differ_++;
+				kpio_.hdr.type = 0;
 			}
 			if (h.type == KVM_FT_REC_LOST) {
 				lost++;

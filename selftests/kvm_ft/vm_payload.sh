@@ -119,7 +119,7 @@ check "kvm_ft.ko log shipped by ftlogd to a peer, in order" ft_channel || show_f
 # replayer saw (and skipped) kvm_ft.ko's records. Then the primary is
 # frozen mid-run: b goes live and finishes the guest.
 ftvmm_sec() { # TAG: sets $sec
-	timeout 150 ftvmm replay --ftlogd /tmp/b.sock --session "$1" --go-live --live-timeout 3000 \
+	timeout 150 ftvmm replay --ftlogd /tmp/b.sock --session "$1" --go-live --live-timeout 8000 \
 		--serial /tmp/$1.sec.out --stats /tmp/$1.sec.json /tests/ticker.elf \
 		2> /tmp/$1.sec.log & sec=$!
 }
@@ -154,6 +154,9 @@ ftvmm_kernel() {
 	grep -q '"went_live_at": 0,' /tmp/k1.sec.json || return 1
 	kr=$(sed -n 's/.* \([0-9]*\) kvm_ft.ko records skipped.*/\1/p' /tmp/k1.sec.log)
 	[ "${kr:-0}" -gt 0 ] || return 1
+	pc=$(sed -n 's/.* \([0-9]*\) PIO exits checked.*/\1/p' /tmp/k1.sec.log)
+	[ "${pc:-0}" -gt 0 ] || return 1
+	grep -q "PIO exits checked against kvm_ft.ko's, 0 differ" /tmp/k1.sec.log || return 1
 	echo "# replay on b skipped $kr kvm_ft.ko records: $(grep 'kvm_ft.ko' /tmp/k1.sec.log)"
 	# Failover: freeze the primary once it prints; b goes live.
 	ftvmm_sec k2
@@ -173,6 +176,8 @@ ftvmm_kernel() {
 	grep -q "ticker done" /tmp/k2.sec.out || return 1
 	n=$(stat -c %s /tmp/k2.pri.out)
 	head -c "$n" /tmp/k2.sec.out | cmp -s - /tmp/k2.pri.out || return 1
+	grep -q "ticker done" /tmp/k2.pri.out && echo "# note: the primary finished before it was frozen"
+	grep -q '"went_live_at": 0,' /tmp/k2.sec.json && return 1
 	echo "# failover: went live at $(grep went_live_at /tmp/k2.sec.json)"
 }
 show_ftvmm() {
