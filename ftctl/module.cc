@@ -22,14 +22,18 @@ namespace {
 
 const char *const kFeatureNames[] = {
 	"ring", "exit", "exit_reason", "pio", "mmio", "msr", "inj_virq", "entry", "attach_pid",
+	"append",
 };
 
 std::string Features(uint64_t f)
 {
 	std::string s;
 	for (size_t i = 0; i < std::size(kFeatureNames); i++)
-		if (f & (1ull << i))
-			s += (s.empty() ? "" : ",") + std::string(kFeatureNames[i]);
+		if (f & (1ull << i)) {
+			if (!s.empty())
+				s += ',';
+			s += kFeatureNames[i];
+		}
 	return s;
 }
 
@@ -59,7 +63,8 @@ nlohmann::json PrintVm(const Options &o, const nlmsghdr *m)
 				.Num("bytes", "bytes {} ", U64(rt[KVM_FT_A_RSTAT_BYTES]))
 				.Num("lost", "lost {} ", U64(rt[KVM_FT_A_RSTAT_LOST]));
 			rings.push_back(rr.json());
-			text += "\n" + rr.text();
+			text += '\n';
+			text += rr.text();
 		}
 	}
 	r.json()["rings"] = rings;

@@ -31,6 +31,24 @@ Status RegisterPrimary(const std::string &socket, const std::string &session,
 	return s.Wrap("ftlogd register " + session);
 }
 
+Status RegisterPrimaryKernel(const std::string &socket, const std::string &session,
+			     const std::string &peer, int session_fd, UniqueFd *ctl,
+			     UniqueFd *ack_fd)
+{
+	Status s = ConnectUnix(socket, ctl);
+	nlohmann::json rep;
+	std::vector<UniqueFd> fds;
+	if (s.ok())
+		s = ftlogd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
+						 {"peer", peer}, {"kind", "kvm_ft"}},
+				    {session_fd}, &rep, &fds);
+	if (s.ok() && fds.size() > 1)
+		s = Status::Error(EPROTO, "register: unexpected fds in the reply");
+	if (s.ok() && fds.size() == 1)
+		*ack_fd = std::move(fds[0]);
+	return s.Wrap("ftlogd register " + session);
+}
+
 Status AttachSecondary(const std::string &socket, const std::string &session,
 		       uint64_t timeout_ns, RingSet *rings, UniqueFd *ctl)
 {

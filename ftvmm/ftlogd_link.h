@@ -1,6 +1,7 @@
 // ftlogd_link.h - ftvmm's side of ftlogd's control socket
 // (Documentation/ftlogd.md): a primary registers its log ring, a
-// secondary attaches to the ring ftlogd fills.
+// secondary attaches to the ring ftlogd fills. With kernel capture the
+// primary registers its kvm_ft.ko session instead.
 #pragma once
 
 #include <string>
@@ -17,6 +18,12 @@ namespace kvmft::vmm {
 Status RegisterPrimary(const std::string &socket, const std::string &session,
 		       const std::string &peer, uint32_t ring_bytes, RingSet *rings,
 		       UniqueFd *ctl, UniqueFd *ack_fd);
+// Registers a kvm_ft.ko session fd (kernel capture: ftvmm's VM, its
+// records appended by KVM_FT_APPEND) as session with peer, as
+// `ftctl session register` does. *ctl and *ack_fd as above.
+Status RegisterPrimaryKernel(const std::string &socket, const std::string &session,
+			     const std::string &peer, int session_fd, UniqueFd *ctl,
+			     UniqueFd *ack_fd);
 // Attaches to session's secondary ring, retrying until it exists or
 // timeout_ns passes.
 Status AttachSecondary(const std::string &socket, const std::string &session,

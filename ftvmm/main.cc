@@ -18,6 +18,7 @@
 #include "logfile.h"
 #include "machine.h"
 #include "output_release.h"
+#include "kernel_sink.h"
 #include "ring_sink.h"
 #include "ring_source.h"
 
@@ -29,6 +30,7 @@ namespace {
 struct Options {
 	std::string mem = "64M", serial, record, log, stats, net, disk, image;
 	std::string snapshot, ftlogd, session, peer;
+	std::string capture = "auto";	// --capture auto|kernel|user (run --ftlogd)
 	std::string lock, lock_name;	// --lock AREA, --lock-name (default --session)
 	uint32_t host_id = 0;
 	double lock_timeout_s = 30;
@@ -241,6 +243,43 @@ uint64_t DiskBytes(Machine &m)
 	return m.blk() ? m.blk()->disk()->sectors() * 512 : 0;
 }
 
+// The live log's destination for run --ftlogd: kvm_ft.ko's ring of this
+// VM (--capture kernel, or auto with the module loaded; the probes'
+// records go to the same ring) or a memfd ring (--capture user). Both
+// registered with ftlogd; *ack reads the ack_pos ftlogd publishes.
+Status OpenLiveSink(const Options &o, Machine &m, RingSet *rings, UniqueFd *ctl,
+		    UniqueFd *ack_fd, std::unique_ptr<LogSink> *sink,
+		    std::function<uint64_t()> *ack)
+{
+	bool kernel = o.capture == "kernel" || (o.capture == "auto" && KernelCaptureAvailable());
+	if (o.capture == "kernel" && !KernelCaptureAvailable())
+		return Status::Error(ENOENT, "--capture kernel: no " KVM_FT_DEVICE
+					     " (load kvm_ft.ko, or use --capture user)");
+	if (!kernel) {
+		Status s = RegisterPrimary(o.ftlogd, o.session, o.peer, o.ring_bytes, rings, ctl,
+					   ack_fd);
+		if (!s.ok())
+			return s;
+		auto r = std::make_unique<RingSink>(rings->ring(0), rings->event_fd());
+		*ack = [p = r.get()] { return p->Ack(); };
+		*sink = std::move(r);
+		return Status::Ok();
+	}
+	UniqueFd session;
+	std::unique_ptr<KernelRingSink> k;
+	Status s = AttachKernelCapture(m.vm().vm_fd(), o.ring_bytes, &session);
+	if (s.ok())
+		s = KernelRingSink::Create(std::move(session), 10000000000ULL, &k);
+	if (s.ok())
+		s = RegisterPrimaryKernel(o.ftlogd, o.session, o.peer, k->session_fd(), ctl,
+					  ack_fd);
+	if (!s.ok())
+		return s.Wrap("kernel capture");
+	*ack = [p = k.get()] { return p->Ack(); };
+	*sink = std::move(k);
+	return Status::Ok();
+}
+
 int CmdRun(const Options &o)
 {
 	std::unique_ptr<Machine> m;
@@ -275,14 +314,12 @@ int CmdRun(const Options &o)
 	e.SetRecord(log.get());
 	RingSet rings;
 	UniqueFd ctl, ack_fd;
-	std::unique_ptr<RingSink> sink;
+	std::unique_ptr<LogSink> sink;
+	std::function<uint64_t()> ack;
 	std::unique_ptr<OutputReleaser> releaser;
 	if (!o.ftlogd.empty()) {
-		s = RegisterPrimary(o.ftlogd, o.session, o.peer, o.ring_bytes, &rings, &ctl,
-				    &ack_fd);
-		if (!s.ok())
+		if (!(s = OpenLiveSink(o, *m, &rings, &ctl, &ack_fd, &sink, &ack)).ok())
 			return Fail(s);
-		sink = std::make_unique<RingSink>(rings.ring(0), rings.event_fd());
 		kvm_ft_vmm_start st{};
 		InitRec(&st.hdr, KVM_FT_REC_VMM_START, sizeof(st), 0);
 		st.mem_bytes = m->vm().mem_bytes();
@@ -292,10 +329,10 @@ int CmdRun(const Options &o)
 		if (!(s = sink->Append(&st, sizeof(st))).ok())
 			return Fail(s);
 		e.SetRecord(sink.get());
-		e.SetAck([&] { return sink->Ack(); });
+		e.SetAck(ack);
 		if (ack_fd.valid())
-			releaser = std::make_unique<OutputReleaser>(
-				&m->console(), [&] { return sink->Ack(); }, std::move(ack_fd));
+			releaser = std::make_unique<OutputReleaser>(&m->console(), ack,
+								    std::move(ack_fd));
 	}
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
@@ -418,6 +455,12 @@ int CmdReplay(const Options &o)
 	if (!e.replaying())
 		fmt::print(stderr, "ftvmm: log ended at position {}; went live\n",
 			   e.stats().went_live_at);
+	if (in.ring)
+		fmt::print(stderr, "ftvmm: live log: {} kvm_ft.ko records skipped, {} lost "
+			   "by its ring, {} VMM records read; {} PIO exits checked against "
+			   "kvm_ft.ko's, {} differ\n", in.ring->kernel_records(),
+			   in.ring->kernel_lost(), in.ring->vmm_records(), in.ring->pio_checked(),
+			   in.ring->pio_differ());
 	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
 		return Fail(s);
 	return status;
@@ -505,6 +548,10 @@ int main(int argc, char **argv)
 	run->add_option("--record", o.record, "Record the FT log to FILE");
 	run->add_option("--ftlogd", o.ftlogd, "Record to a ring registered with ftlogd at SOCKET");
 	run->add_option("--session", o.session, "ftlogd session name");
+	run->add_option("--capture", o.capture,
+			"With --ftlogd: log through kvm_ft.ko's ring (kernel), a "
+			"shared-memory ring (user), or kernel if " KVM_FT_DEVICE " exists (auto)")
+		->check(CLI::IsMember({"auto", "kernel", "user"}));
 	run->add_option("--peer", o.peer, "ftlogd peer host of the secondary");
 	run->add_option("--ring-bytes", o.ring_bytes, "Log ring size (power of two)");
 	run->add_option("--net", o.net, "virtio-net on TAP (not implemented)");

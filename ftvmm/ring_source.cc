@@ -16,12 +16,40 @@ Status RingSource::Fill()
 		uint64_t lost = 0;
 		size_t n = 0;
 		Status s = cons_.Drain([&](const kvm_ft_rec_hdr &h) {
+			if (h.flags & KVM_FT_RECF_KERNEL) {
+				// kvm_ft.ko's probe records: not replayed.
+				if (h.type == KVM_FT_REC_LOST && h.len >= sizeof(kvm_ft_rec_lost))
+					kernel_lost_ += reinterpret_cast<const kvm_ft_rec_lost &>(h).count;
+				else if (h.type != KVM_FT_REC_LOST)
+					kernel_records_++;
+				if (h.type == KVM_FT_REC_PIO && h.len >= sizeof(kvm_ft_rec_pio))
+					memcpy(&kpio_, &h, sizeof(kpio_));
+				return;
+			}
+			// ftvmm's port write record of an exit against the
+			// module's one of the same exit (the last one seen since).
+			// Port reads are not checked: KVM traces them when the
+			// vCPU re-enters with the value, after ftvmm's record.
+			const auto &p = reinterpret_cast<const kvm_ft_rec_pio &>(h);
+			if (h.type == KVM_FT_REC_VMM_WRAP_FIRST + int{KVM_FT_REC_PIO} &&
+			    h.len >= sizeof(kvm_ft_rec_pio) && p.dir == KVM_FT_DIR_OUT &&
+			    kpio_.hdr.type) {
+				pio_checked_++;
+				if (p.port != kpio_.port || p.dir != kpio_.dir || p.size != kpio_.size)
+					pio_differ_++;
+				kpio_.hdr.type = 0;
+			}
 			if (h.type == KVM_FT_REC_LOST) {
 				lost++;
 				return;
 			}
+			vmm_records_++;
 			q_.emplace_back((h.len + 7) / 8);
 			memcpy(q_.back().data(), &h, h.len);
+			// ftvmm's PIO/MMIO record sent through a kvm_ft.ko ring
+			auto *c = reinterpret_cast<kvm_ft_rec_hdr *>(q_.back().data());
+			if (c->type >= KVM_FT_REC_VMM_WRAP_FIRST && c->type <= KVM_FT_REC_VMM_WRAP_LAST)
+				c->type = static_cast<uint16_t>(c->type - KVM_FT_REC_VMM_WRAP_FIRST);
 		}, &n, 256);
 		if (!s.ok())
 			return s.Wrap("log ring");
@@ -29,6 +57,9 @@ Status RingSource::Fill()
 			return Status::Error(EIO, "log ring: records were lost; the log has a hole");
 		if (next_ < q_.size())
 			return Status::Ok();
+		// kvm_ft.ko records only: the primary is alive, the log not silent.
+		if (n)
+			t0 = MonotonicNowNs();
 		if (MonotonicNowNs() - t0 > idle_ns_)
 			ended_ = true;
 		else

@@ -9,6 +9,19 @@
 // nullptr: the replayer then goes live or stops. A LOST record (the ring
 // dropped records) is an error: the log has a hole.
 //
+// With kernel capture on the primary (ftvmm run --capture kernel) the log
+// also holds kvm_ft.ko's probe records (hdr.flags KVM_FT_RECF_KERNEL):
+// they are skipped and only counted (kernel_records()). The VMM's own
+// records are never dropped, so a kernel LOST record (probe records the
+// ring had no room for) is no hole for replay: its count is added up in
+// kernel_lost() instead. Kernel records count as activity for the idle
+// timeout: a primary whose guest makes only in-kernel exits is alive.
+// As a cheap extra check, each of ftvmm's port write records is compared with
+// the module's PIO record of the same exit (pio_checked/pio_differ):
+// reported, not fatal (the replay itself checks the VMM's records). ftvmm's own PIO/MMIO records come wrapped as
+// KVM_FT_REC_VMM_WRAP_FIRST + type (kvm_ft.ko takes VMM types only) and
+// are unwrapped here.
+//
 // Thread safety: one thread (the vCPU thread) uses a RingSource.
 #pragma once
 
@@ -26,6 +39,13 @@ public:
 		: rings_(rings), cons_(rings->ring(0)), idle_ns_(idle_timeout_ns) {}
 	Status Next(const kvm_ft_rec_hdr **rec) override;
 	Status Peek(const kvm_ft_rec_hdr **rec) override;
+	uint64_t vmm_records() const { return vmm_records_; }	// records of the VMM
+	uint64_t kernel_records() const { return kernel_records_; }
+	uint64_t kernel_lost() const { return kernel_lost_; }
+	// ftvmm's port write records compared with kvm_ft.ko's PIO record
+	// of the same exit (port, size, direction), and how many differed.
+	uint64_t pio_checked() const { return pio_checked_; }
+	uint64_t pio_differ() const { return pio_differ_; }
 
 private:
 	Status Fill();
@@ -37,6 +57,11 @@ private:
 	RingConsumer cons_;
 	uint64_t idle_ns_;
 	bool ended_ = false;
+	uint64_t vmm_records_ = 0;	// records queued for the engine
+	uint64_t kernel_records_ = 0;	// probe records skipped
+	uint64_t kernel_lost_ = 0;	// probe records the primary's ring dropped
+	uint64_t pio_checked_ = 0, pio_differ_ = 0;
+	kvm_ft_rec_pio kpio_{};		// the module's last PIO record, type 0: used
 	std::deque<std::vector<uint64_t>> q_; // records, 8-byte aligned
 	size_t next_ = 0;		      // q_[0, next_) already returned
 };

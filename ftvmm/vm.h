@@ -37,6 +37,7 @@ public:
 	uint64_t mem_bytes() const { return mem_bytes_; }
 	kvm_run *run() const { return run_; }
 	int vcpu_fd() const { return vcpu_.get(); }
+	int vm_fd() const { return vm_.get(); }
 
 	// Page tables, GDT, registers: ready to start at entry.
 	Status SetEntryState(uint64_t entry);

@@ -6,7 +6,8 @@
  * (by VM fd, or by pid with CAP_SYS_ADMIN) and OPEN (a session on an
  * attachment made over netlink, CAP_SYS_ADMIN). ATTACH and OPEN return a
  * session fd: mmap() it to map the rings, poll() it to wait for records.
- * A session made by ATTACH owns its attachment and detaches it on close.
+ * A session made by ATTACH owns its attachment and detaches it on close;
+ * it (or a CAP_SYS_ADMIN caller) may also APPEND VMM records to the rings.
  *
  * Every ioctl argument is copied in whole and checked before anything
  * happens: unknown command -ENOTTY (the size is part of the command
@@ -25,6 +26,7 @@
 #include <linux/sched.h>
 #include <linux/pid.h>
 #include <linux/uaccess.h>
+#include <linux/mm.h>
 #include "ft_internal.h"
 
 struct ft_session {
@@ -91,6 +93,48 @@ static int ft_session_mmap(struct file *file, struct vm_area_struct *vma)
 	return ft_rings_mmap(s->vm, vma);
 }
 
+/*
+ * KVM_FT_APPEND: the whole request and record are copied in and checked
+ * before the ring is touched, so a fault never happens with interrupts
+ * off and a malformed request writes nothing.
+ */
+static long ft_session_append(struct ft_session *s, void __user *uarg)
+{
+	struct ft_vm *vm = s->vm;
+	struct kvm_ft_append a;
+	struct kvm_ft_rec_hdr *rec;
+	long ret;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (!ft_zero(a.reserved, sizeof(a.reserved)))
+		return -EINVAL;
+	if (!s->owner && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (a.vcpu >= vm->nr_vcpus)
+		return -EINVAL;
+	if (a.len > KVM_FT_APPEND_MAX || a.len > vm->ring_bytes / 2)
+		return -E2BIG;
+	if (a.len < sizeof(*rec) || a.len % 8)
+		return -EINVAL;
+	if (!READ_ONCE(vm->listed))
+		return -ENODEV;
+	rec = kvmalloc(a.len, GFP_KERNEL);
+	if (!rec)
+		return -ENOMEM;
+	ret = -EFAULT;
+	if (copy_from_user(rec, u64_to_user_ptr(a.rec), a.len))
+		goto out;
+	ret = -EINVAL;
+	if (rec->len != a.len || rec->reserved ||
+	    rec->type < KVM_FT_REC_VMM_FIRST || rec->type >= KVM_FT_REC_CTRL_FIRST)
+		goto out;
+	ret = ft_ring_append(vm, &vm->rings[a.vcpu], rec, a.len);
+out:
+	kvfree(rec);
+	return ret;
+}
+
 static long ft_session_ioctl(struct file *file, unsigned int cmd,
 			     unsigned long arg)
 {
@@ -98,6 +142,8 @@ static long ft_session_ioctl(struct file *file, unsigned int cmd,
 	struct ft_vm *vm = s->vm;
 	struct kvm_ft_session_info si = {};
 
+	if (cmd == KVM_FT_APPEND)
+		return ft_session_append(s, (void __user *)arg);
 	if (cmd != KVM_FT_SESSION_INFO)
 		return -ENOTTY;
 	si.id = vm->id;

@@ -42,7 +42,7 @@ struct ft_ring {
 	u64 pending_lost;		/* dropped since the last LOST record */
 	u64 exits;			/* kvm_exit count: record position */
 	bool overflowing;		/* overflow event sent, not yet recovered */
-	atomic_t busy;			/* 1 while a producer writes */
+	atomic_t busy;			/* FT_BUSY_* while a producer writes */
 	/*
 	 * Thread that last exited this vCPU and has not re-entered: lets
 	 * probes without a vcpu argument (pio, mmio, msr, inj_virq) find
@@ -65,6 +65,7 @@ struct ft_vm {
 	unsigned long ev_pending;	/* FT_EV_* bits */
 	DECLARE_BITMAP(overflow_vcpus, FT_MAX_VCPUS);
 	atomic64_t unmapped;		/* events of vCPUs without a ring */
+	bool appending;			/* the VMM appends: it wakes the consumer */
 	u32 nr_vcpus;
 	u32 ring_bytes;
 	size_t stride;			/* bytes between rings in area */
@@ -73,6 +74,10 @@ struct ft_vm {
 	struct ft_ring rings[];
 };
 
+/* ft_ring.busy: 0 free, else who writes (ft_ring.c) */
+#define FT_BUSY_PROBE		1
+#define FT_BUSY_APPEND		2
+
 /* ev_pending bits */
 #define FT_EVB_BIND		0
 #define FT_EVB_OVERFLOW		1
@@ -80,6 +85,8 @@ struct ft_vm {
 /* ft_ring.c */
 int ft_rings_init(struct ft_vm *vm);
 bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
+		   struct kvm_ft_rec_hdr *rec, u32 len);
+int ft_ring_append(struct ft_vm *vm, struct ft_ring *r,
 		   struct kvm_ft_rec_hdr *rec, u32 len);
 bool ft_ring_readable(const struct ft_ring *r);
 int ft_rings_mmap(struct ft_vm *vm, struct vm_area_struct *vma);

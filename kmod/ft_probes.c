@@ -31,7 +31,7 @@
 
 u64 ft_features = KVM_FT_FEAT_RING | KVM_FT_FEAT_EXIT | KVM_FT_FEAT_PIO |
 		  KVM_FT_FEAT_MMIO | KVM_FT_FEAT_MSR | KVM_FT_FEAT_INJ_VIRQ |
-		  KVM_FT_FEAT_ENTRY | KVM_FT_FEAT_ATTACH_PID;
+		  KVM_FT_FEAT_ENTRY | KVM_FT_FEAT_ATTACH_PID | KVM_FT_FEAT_APPEND;
 
 static unsigned long (*ft_lookup_name)(const char *name);
 static struct kvm_x86_ops *ft_x86_ops;	/* kvm.ko's, while it is loaded */

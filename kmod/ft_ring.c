@@ -19,6 +19,17 @@
  * which KVM's vcpu->mutex serialises. r->busy turns a violation of that
  * (a stale task mapping) into a dropped record instead of corruption.
  *
+ * The VMM appends its own records (KVM_FT_APPEND, ft_ring_append()) to
+ * the same ring, from any thread, possibly while the vCPU runs. It takes
+ * r->busy as FT_BUSY_APPEND with interrupts off, for one memcpy of at
+ * most KVM_FT_APPEND_MAX bytes already copied from userspace; a probe
+ * that finds FT_BUSY_APPEND spins until it is released instead of
+ * dropping its record, and an appender spins on a probe the same way.
+ * Both hold busy for a bounded time with interrupts (appender) or
+ * preemption (probe) off, so neither spin can deadlock; two probes still
+ * never wait for each other. An appended record is never dropped: when
+ * it does not fit nothing is written and the caller gets -EAGAIN.
+ *
  * Barriers (each names its pair):
  *  (A) smp_load_acquire(ctl->consumer_pos) here pairs with the consumer's
  *      release store of consumer_pos (B'): its reads of a record finish
@@ -42,6 +53,7 @@
  * consumer's word, only ever compared: a lying consumer gets wrong
  * wakeups for itself.
  */
+#include <linux/poll.h>
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
 #include <linux/ktime.h>
@@ -125,9 +137,16 @@ bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
 	u64 start;
 	bool ok;
 
-	if (atomic_cmpxchg_acquire(&r->busy, 0, 1) != 0) {
-		WRITE_ONCE(r->prod->lost, r->prod->lost + 1);
-		return false;	/* second producer: see file comment */
+	for (;;) {
+		int b = atomic_cmpxchg_acquire(&r->busy, 0, FT_BUSY_PROBE);
+
+		if (!b)
+			break;
+		if (b != FT_BUSY_APPEND) {
+			WRITE_ONCE(r->prod->lost, r->prod->lost + 1);
+			return false;	/* second producer: see file comment */
+		}
+		cpu_relax();		/* an append: bounded, see file comment */
 	}
 	start = r->head;
 	if (r->pending_lost) {
@@ -166,11 +185,78 @@ bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
 	}
 	atomic_set_release(&r->busy, 0);
 
+	/*
+	 * When the VMM appends to this attachment its appends wake the
+	 * consumer (each exit to userspace ends in one): a wakeup here would
+	 * be a self-IPI that forces the next guest entry out again, one more
+	 * exit and record per wakeup.
+	 */
+	if (READ_ONCE(vm->appending))
+		return ok;
 	smp_mb();						/* (C) */
 	if (r->head != start && (READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP) &&
 	    ft_ring_seen(r) == start)
 		irq_work_queue(&vm->iw);
 	return ok;
+}
+
+/*
+ * Append a VMM record @rec of @len bytes (checked by the caller, in
+ * kernel memory) to @r: seq, vcpu, ts and flags filled, pos and payload
+ * kept. 0, or -EAGAIN with nothing of it written when it does not fit
+ * (a pending LOST record may have been written before it). Process
+ * context; takes busy with interrupts off.
+ */
+int ft_ring_append(struct ft_vm *vm, struct ft_ring *r,
+		   struct kvm_ft_rec_hdr *rec, u32 len)
+{
+	unsigned long irqf;
+	u64 now;
+	int ret = 0;
+
+	local_irq_save(irqf);
+	while (atomic_cmpxchg_acquire(&r->busy, 0, FT_BUSY_APPEND) != 0)
+		cpu_relax();
+	now = ktime_get_ns();
+	if (r->pending_lost) {
+		struct kvm_ft_rec_lost l = {
+			.hdr.type = KVM_FT_REC_LOST,
+			.hdr.flags = KVM_FT_RECF_KERNEL,
+			.hdr.len = sizeof(l),
+			.hdr.vcpu = r->vcpu,
+			.hdr.seq = r->seq - r->pending_lost,
+			.hdr.pos = r->exits,
+			.hdr.ts_ns = now,
+			.count = r->pending_lost,
+		};
+
+		if (ft_ring_put(r, &l, sizeof(l))) {
+			r->pending_lost = 0;
+			r->overflowing = false;
+		}
+	}
+	rec->flags = 0;
+	rec->vcpu = r->vcpu;
+	rec->seq = r->seq;
+	rec->ts_ns = now;
+	if (!r->pending_lost && ft_ring_put(r, rec, len))
+		r->seq++;
+	else
+		ret = -EAGAIN;
+	atomic_set_release(&r->busy, 0);
+	local_irq_restore(irqf);
+	if (!ret)
+		WRITE_ONCE(vm->appending, true);
+
+	/*
+	 * Wake a consumer that sleeps with records unread: this one and the
+	 * probe records since the last append (the probes of an appending
+	 * attachment do not wake it). Process context: directly.
+	 */
+	smp_mb();						/* (C) */
+	if ((READ_ONCE(r->ctl->flags) & KVM_FT_CTL_WAKEUP) && ft_ring_readable(r))
+		wake_up_interruptible_poll(&vm->wq, EPOLLIN | EPOLLRDNORM);
+	return ret;
 }
 
 bool ft_ring_readable(const struct ft_ring *r)

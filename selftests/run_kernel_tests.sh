@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_kernel_tests.sh - build kvm_ft.ko and its selftests, boot one test
 # VM (selftests/rig) that runs them all, print the TAP results and
-# "N passed, N failed, N skipped". Expects ftctl built in $BUILD.
+# "N passed, N failed, N skipped". Expects ftctl, ftlogd, ftvmm and the
+# ftvmm guests (target ftvmm_guests) built in $BUILD.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
@@ -38,9 +39,11 @@ ftconf b 127.0.0.2 a 127.0.0.1
 	"$top/selftests/kvm_ft/vm_payload.sh" \
 	"$top/kmod/kvm_ft.ko:/lib/kvm_ft.ko" \
 	"$out/kvm_ft_test:/tests/kvm_ft_test" \
+	"$out/kvm_ft_append_test:/tests/kvm_ft_append_test" \
 	"$out/kvm_ft_abi_test:/tests/kvm_ft_abi_test" \
 	"$out/kvm_ft_nl_test:/tests/kvm_ft_nl_test" \
 	"$out/guest_loop" "$build/ftctl/ftctl" "$build/ftlogd/ftlogd" \
+	"$build/ftvmm/ftvmm" "$build/ftvmm/guests/ticker.elf:/tests/ticker.elf" \
 	$(for f in ca.pem a.pem a.key b.pem b.key a.conf b.conf; do echo "$out/ft/$f:/etc/ft/$f"; done)
 echo "selftests: booting the test VM (log: $out/kvm_ft.log)"
 start=$(date +%s)

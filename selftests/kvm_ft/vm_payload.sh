@@ -25,6 +25,7 @@ check "probes attached when kvm.ko came later" \
 
 echo "# kselftests"
 /tests/kvm_ft_test
+/tests/kvm_ft_append_test
 /tests/kvm_ft_abi_test
 /tests/kvm_ft_nl_test
 
@@ -112,6 +113,84 @@ show_ft() {
 }
 check "kvm_ft.ko log shipped by ftlogd to a peer, in order" ft_channel || show_ft
 
+# ftvmm's own log through kvm_ft.ko (run --capture kernel): its records
+# appended to its VM's kernel ring with the probes' records, shipped by
+# ftlogd a -> b, replayed live on b: same console and memory, and the
+# replayer saw (and skipped) kvm_ft.ko's records. Then the primary is
+# frozen mid-run: b goes live and finishes the guest.
+ftvmm_sec() { # TAG: sets $sec
+	timeout 150 ftvmm replay --ftlogd /tmp/b.sock --session "$1" --go-live --live-timeout 8000 \
+		--serial /tmp/$1.sec.out --stats /tmp/$1.sec.json /tests/ticker.elf \
+		2> /tmp/$1.sec.log & sec=$!
+}
+ftvmm_pri() { # TAG [timeout S [capture]]
+	exec ${2:+timeout $2} ftvmm run --capture ${3:-kernel} --ftlogd /tmp/a.sock \
+		--session "$1" --peer b --serial /tmp/$1.pri.out --stats /tmp/$1.pri.json \
+		/tests/ticker.elf 2> /tmp/$1.pri.log
+}
+ftvmm_kernel() {
+	ftlogd --config /etc/ft/b.conf > /tmp/ftb.log 2>&1 & fb=$!
+	ftlogd --config /etc/ft/a.conf > /tmp/fta.log 2>&1 & fa=$!
+	for _ in $(seq 1 100); do
+		[ -S /tmp/a.sock ] && [ -S /tmp/b.sock ] && break
+		sleep 0.1
+	done
+	# The same guest with --capture user, for comparison (benchmarks.md).
+	ftvmm_sec k0
+	rc=0; (ftvmm_pri k0 100 user) || rc=$?
+	wait $sec
+	echo "# k0 (user capture): primary status $rc, $(grep -h 'positions\|wall_ns' /tmp/k0.pri.json | tr -d ' \n')"
+	echo "# k0 replay: $(grep 'live log' /tmp/k0.sec.log)"
+	ftvmm_sec k1
+	rc=0; (ftvmm_pri k1 100) || rc=$?
+	echo "# k1 (kernel capture): primary status $rc, $(grep -h 'positions\|wall_ns' /tmp/k1.pri.json | tr -d ' \n')"
+	[ $rc = 1 ] || return 1
+	rc=0; wait $sec || rc=$?
+	echo "# k1: secondary status $rc"
+	[ $rc = 1 ] || return 1
+	cmp -s /tmp/k1.pri.out /tmp/k1.sec.out || return 1
+	grep -q "ticker done" /tmp/k1.sec.out || return 1
+	[ "$(grep mem_hash /tmp/k1.pri.json)" = "$(grep mem_hash /tmp/k1.sec.json)" ] || return 1
+	grep -q '"went_live_at": 0,' /tmp/k1.sec.json || return 1
+	kr=$(sed -n 's/.* \([0-9]*\) kvm_ft.ko records skipped.*/\1/p' /tmp/k1.sec.log)
+	[ "${kr:-0}" -gt 0 ] || return 1
+	pc=$(sed -n 's/.* \([0-9]*\) PIO exits checked.*/\1/p' /tmp/k1.sec.log)
+	[ "${pc:-0}" -gt 0 ] || return 1
+	grep -q "PIO exits checked against kvm_ft.ko's, 0 differ" /tmp/k1.sec.log || return 1
+	echo "# replay on b skipped $kr kvm_ft.ko records: $(grep 'kvm_ft.ko' /tmp/k1.sec.log)"
+	# Failover: freeze the primary once it prints; b goes live.
+	ftvmm_sec k2
+	(ftvmm_pri k2) & pri=$!
+	for _ in $(seq 1 3000); do
+		grep -q "tick 5" /tmp/k2.pri.out 2>/dev/null && break
+		sleep 0.01
+	done
+	kill -STOP $pri
+	rc=0; wait $sec || rc=$?
+	echo "# k2: secondary status $rc"
+	kill -KILL $pri
+	wait $pri 2>/dev/null
+	kill $fa $fb 2>/dev/null
+	wait $fa $fb 2>/dev/null
+	[ $rc = 1 ] || return 1
+	grep -q "ticker done" /tmp/k2.sec.out || return 1
+	n=$(stat -c %s /tmp/k2.pri.out)
+	head -c "$n" /tmp/k2.sec.out | cmp -s - /tmp/k2.pri.out || return 1
+	grep -q "ticker done" /tmp/k2.pri.out && echo "# note: the primary finished before it was frozen"
+	grep -q '"went_live_at": 0,' /tmp/k2.sec.json && return 1
+	echo "# failover: went live at $(grep went_live_at /tmp/k2.sec.json)"
+}
+show_ftvmm() {
+	for f in /tmp/k0.pri.log /tmp/k0.sec.log /tmp/k1.pri.log /tmp/k1.sec.log /tmp/k2.pri.log /tmp/k2.sec.log \
+		/tmp/fta.log /tmp/ftb.log /tmp/k1.pri.json /tmp/k1.sec.json \
+		/tmp/k1.pri.out /tmp/k1.sec.out; do
+		echo "# $f:"; sed 's/^/#   /' "$f" 2>/dev/null | tail -n 8
+	done
+	kill $fa $fb 2>/dev/null
+}
+check "ftvmm --capture kernel: live replay through ftlogd and failover" ftvmm_kernel ||
+	show_ftvmm
+
 # rmmod kvm_ft while a persistent attachment holds a running VM.
 rmmod_running() {
 	guest_loop 0x80 300 10000 > /tmp/g2.out & g=$!
@@ -156,5 +235,15 @@ kvm_reload() {
 check "kvm.ko reloaded while kvm_ft stays" kvm_reload || show_trace
 
 check "final rmmod kvm_ft" rmmod kvm_ft
+
+# Without the module, --capture kernel is a usage error (status 2).
+capture_unloaded() {
+	rc=0
+	ftvmm run --capture kernel --ftlogd /tmp/a.sock --session k3 --peer b \
+		/tests/ticker.elf 2> /tmp/k3.log || rc=$?
+	[ $rc = 2 ] && grep -q "no /dev/kvm_ft" /tmp/k3.log
+}
+check "ftvmm --capture kernel without kvm_ft.ko: status 2" capture_unloaded ||
+	sed 's/^/#   /' /tmp/k3.log
 echo "1..$n"
 dmesg | sed 's/^/dmesg: /'

@@ -29,6 +29,7 @@
 #define KVM_FT_FEAT_INJ_VIRQ	(1ULL << 6)	/* INJ_VIRQ records */
 #define KVM_FT_FEAT_ENTRY	(1ULL << 7)	/* ENTRY records */
 #define KVM_FT_FEAT_ATTACH_PID	(1ULL << 8)	/* attach by process id */
+#define KVM_FT_FEAT_APPEND	(1ULL << 9)	/* KVM_FT_APPEND on session fds */
 
 /*
  * The ring
@@ -230,6 +231,20 @@ struct kvm_ft_rec_inj_virq {
  *                      not detach.
  * On a session fd:
  * KVM_FT_SESSION_INFO  fill struct kvm_ft_session_info.
+ * KVM_FT_APPEND        append one VMM record (type in [VMM_FIRST,
+ *                      CTRL_FIRST)) to ring vcpu, in order with the
+ *                      probes' records. The kernel fills hdr.seq, vcpu,
+ *                      ts_ns and flags (0: no KVM_FT_RECF_KERNEL); it
+ *                      keeps hdr.pos and the payload. hdr.len == len,
+ *                      a multiple of 8, in [sizeof(hdr), APPEND_MAX] and
+ *                      at most half the ring (-E2BIG beyond). Never
+ *                      dropped: no room -> -EAGAIN, nothing written;
+ *                      retry once the consumer has freed space (the
+ *                      kernel is not told when that happens, so there is
+ *                      no POLLOUT). Only the session that made the
+ *                      attachment (KVM_FT_ATTACH) or CAP_SYS_ADMIN may
+ *                      append (-EPERM). Malformed: -EINVAL, bad pointer
+ *                      -EFAULT, attachment gone -ENODEV.
  */
 struct kvm_ft_info {
 	__u32 abi_version;	/* KVM_FT_ABI_VERSION */
@@ -266,11 +281,21 @@ struct kvm_ft_session_info {
 	__u64 reserved[4];	/* zero */
 };
 
+#define KVM_FT_APPEND_MAX	(64U << 10)	/* bytes, one appended record */
+
+struct kvm_ft_append {
+	__u32 vcpu;		/* ring index, < nr_vcpus */
+	__u32 len;		/* bytes at rec, == the record's hdr.len */
+	__u64 rec;		/* user pointer: struct kvm_ft_rec_hdr + payload */
+	__u64 reserved[2];	/* must be zero */
+};
+
 #define KVM_FT_IOC_MAGIC	0xf7
 #define KVM_FT_GET_INFO		_IOR(KVM_FT_IOC_MAGIC, 0x00, struct kvm_ft_info)
 #define KVM_FT_ATTACH		_IOW(KVM_FT_IOC_MAGIC, 0x01, struct kvm_ft_attach)
 #define KVM_FT_OPEN		_IOW(KVM_FT_IOC_MAGIC, 0x02, struct kvm_ft_open)
 #define KVM_FT_SESSION_INFO	_IOR(KVM_FT_IOC_MAGIC, 0x03, struct kvm_ft_session_info)
+#define KVM_FT_APPEND		_IOW(KVM_FT_IOC_MAGIC, 0x04, struct kvm_ft_append)
 
 /*
  * Generic netlink family "kvm_ft"

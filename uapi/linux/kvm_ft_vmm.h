@@ -42,6 +42,16 @@ enum kvm_ft_vmm_rec_type {
 	KVM_FT_REC_VMM_START,		/* struct kvm_ft_vmm_start: first record
 					 * of a log shipped live */
 	__KVM_FT_REC_VMM_LAST,
+
+	/*
+	 * A capture-format record (type 1..0x3f: the PIO and MMIO records
+	 * ftvmm writes for I/O exits) that ftvmm appended to a kvm_ft.ko
+	 * ring, where only VMM types are accepted (KVM_FT_APPEND): type
+	 * VMM_WRAP_FIRST + capture type, layout unchanged. The live
+	 * replayer turns it back into the capture type.
+	 */
+	KVM_FT_REC_VMM_WRAP_FIRST = KVM_FT_REC_VMM_FIRST + 0xc0,
+	KVM_FT_REC_VMM_WRAP_LAST = KVM_FT_REC_VMM_FIRST + 0xff,
 };
 
 /* A deterministic exit, checked by the replayer. */
