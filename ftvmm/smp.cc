@@ -217,7 +217,6 @@ Status SmpVm::WriteEpoch()
 {
 	Vm &vm = m_->vm();
 	const uint64_t t0 = MonotonicNowNs();
-	const uint64_t tag0 = sink_->tag();
 	uint64_t bytes = 0;
 	auto append = [&](void *rec, uint32_t len) {
 		bytes += len;
@@ -282,12 +281,12 @@ Status SmpVm::WriteEpoch()
 		return s;
 	// The epoch's console bytes wait for the ACK of its end.
 	m_->console().Retag(kEpochPending, sink_->tag());
-	(void)tag0;
 	number_++;
 	st_.epochs++;
 	st_.pages += pages;
 	st_.epoch_bytes.push_back(bytes);
-	st_.stop_ns.push_back(MonotonicNowNs() - t0);
+	if (number_ > 1) // epoch 0 is written before the vCPUs start
+		st_.stop_ns.push_back(MonotonicNowNs() - t0);
 	return Status::Ok();
 }
 

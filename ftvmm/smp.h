@@ -46,7 +46,9 @@ struct SmpStats {
 	uint64_t applied = 0;		// applied (replay)
 	uint64_t pages = 0;		// CKPT_PAGE records in them
 	std::vector<uint64_t> epoch_bytes; // record: log bytes per epoch
-	std::vector<uint64_t> stop_ns;	// record: vCPUs stopped per epoch
+	std::vector<uint64_t> stop_ns;	// record: time the vCPUs were stopped
+					// per epoch (not epoch 0: before they
+					// start)
 	uint64_t console_bytes = 0;	// replay: console bytes covered by
 					// the last epoch applied
 	uint64_t last_hash = 0;		// replay: mem_hash of that epoch (0
