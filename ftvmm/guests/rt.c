@@ -62,10 +62,11 @@ void rt_init(u64 mem, u64 cpu, u64 ncpus)
 	if (cpu && (!rt_ap_main || cpu >= RT_MAX_CPUS))
 		for (;;)	/* a guest without SMP code: park this vCPU */
 			__asm__ volatile("cli; hlt");
-	if (!cpu) {
+	/* Every vCPU stores the count before it uses it: an AP may run
+	 * ahead of vCPU 0. */
+	rt_ncpus = ncpus;
+	if (!cpu)
 		rt_mem_bytes = mem;
-		rt_ncpus = ncpus;
-	}
 	u64 top = mem - 4096 - cpu * RT_CPU_STACK;
 	struct tss *ts = &tss[cpu];
 	u64 *gdt = gdt_of(cpu);
