@@ -44,7 +44,6 @@ Status SaveCpu(Vm &vm, std::vector<uint8_t> *rec, unsigned vcpu)
 	auto *c = reinterpret_cast<kvm_ft_vmm_cpu *>(rec->data());
 	c->hdr.type = KVM_FT_REC_VMM_CKPT_CPU;
 	c->hdr.len = static_cast<uint32_t>(rec->size());
-	c->hdr.vcpu = vcpu;
 	c->regs_bytes = sizeof(kvm_regs);
 	c->sregs_bytes = sizeof(kvm_sregs);
 	c->xcrs_bytes = sizeof(kvm_xcrs);

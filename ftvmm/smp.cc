@@ -255,7 +255,6 @@ Status SmpVm::WriteEpoch()
 			return s.Wrap(fmt::format("vCPU {}", i));
 		auto *h = reinterpret_cast<kvm_ft_rec_hdr *>(cpu.data());
 		InitRec(h, KVM_FT_REC_VMM_CKPT_CPU, cpu.size(), number_);
-		h->vcpu = i;
 		if (!(s = append(cpu.data(), cpu.size())).ok())
 			return s;
 	}
@@ -438,11 +437,11 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 			break;
 		}
 		case KVM_FT_REC_VMM_CKPT_CPU:
-			if (r->vcpu != cpus)
+			// The n-th CKPT_CPU is vCPU n's (hdr.vcpu is the
+			// ring's on a live log).
+			if (++cpus > vm.nr_vcpus())
 				return Status::Error(EINVAL, fmt::format(
-					"epoch {}: CKPT_CPU of vCPU {} where {} was due",
-					b->number, r->vcpu, cpus));
-			cpus++;
+					"epoch {}: more than {} CKPT_CPU", b->number, vm.nr_vcpus()));
 			break;
 		case KVM_FT_REC_VMM_CKPT_DEV:
 			break;
@@ -463,6 +462,7 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 	if (b->kind == KVM_FT_CKPT_FULL &&
 	    madvise(vm.mem(), vm.mem_bytes(), MADV_DONTNEED) < 0)
 		return Status::Errno("zero guest RAM for a full epoch");
+	unsigned cpu = 0;
 	for (const kvm_ft_rec_hdr *r : recs) {
 		Status s;
 		if (r->type == KVM_FT_REC_VMM_CKPT_PAGE) {
@@ -472,7 +472,7 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 			// A secondary that goes live and records logs these
 			// pages in its first epoch anyway (FULL).
 		} else if (r->type == KVM_FT_REC_VMM_CKPT_CPU) {
-			s = LoadCpu(vm, r, r->vcpu);
+			s = LoadCpu(vm, r, cpu++);
 		} else {
 			const auto *d = reinterpret_cast<const kvm_ft_vmm_dev *>(r);
 			if (r->len < sizeof(*d) || d->bytes > r->len - sizeof(*d))

@@ -82,8 +82,8 @@ struct kvm_ft_vmm_start {
 
 /*
  * SMP (nr_vcpus > 1): the log is checkpoints only, one per epoch:
- *   EPOCH_BEGIN, CKPT_PAGE..., nr_vcpus CKPT_CPU (vCPU 0 first; hdr.vcpu
- *   = the vCPU), CKPT_DEV..., EPOCH_END
+ *   EPOCH_BEGIN, CKPT_PAGE..., nr_vcpus CKPT_CPU (vCPU 0, 1, ... in
+ *   order), CKPT_DEV..., EPOCH_END
  * all with hdr.pos = epoch number. An epoch without its EPOCH_END is
  * incomplete and never applied. Epoch 0 is FULL (every non-zero page);
  * the others DELTA (pages dirtied since the previous epoch). END follows
