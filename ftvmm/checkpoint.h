@@ -1,5 +1,6 @@
 // checkpoint.h - checkpoints: vCPU state, device state and guest pages as
-// a run of log records (CKPT_BEGIN, CKPT_PAGE..., CKPT_CPU, CKPT_DEV...,
+// a run of log records (CKPT_BEGIN, CKPT_PAGE..., CKPT_CPU (one per vCPU,
+// vCPU 0 first), CKPT_DEV...,
 // CKPT_END; uapi/linux/kvm_ft_vmm.h). The same records make a checkpoint
 // in an FT log, a snapshot file (FULL) and a delta file (DELTA).
 //

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <memory>
 #include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
@@ -189,8 +190,6 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	if (o.vcpus > 1 && !o.disk.empty())
 		return Status::Error(ENOTSUP, "--disk needs --vcpus 1 (virtio-blk is not "
 				     "replicated by SMP epochs yet)");
-	if (o.vcpus > 1 && !o.snapshot.empty())
-		return Status::Error(ENOTSUP, "--snapshot needs --vcpus 1");
 	if (!o.net.empty())
 		return Status::Error(ENOTSUP, "virtio-net is not implemented yet");
 	MachineConfig cfg;
@@ -306,12 +305,46 @@ Status WriteSmpStats(const Options &o, Machine &m, const SmpVm &smp, int status,
 	return Status::Ok();
 }
 
+// SMP --snapshot: PREFIX.N files every --snapshot-every epochs, written
+// while all vCPUs are stopped.
+std::function<Status()> SmpSnapshots(const Options &o, Machine &m, uint64_t image_hash)
+{
+	struct St {
+		uint64_t epochs = 0, n = 0, parent = 0;
+	};
+	auto st = std::make_shared<St>();
+	return [&o, &m, image_hash, st]() -> Status {
+		if (++st->epochs % o.snapshot_every)
+			return Status::Ok();
+		uint64_t n = st->n++;
+		uint32_t kind = n ? KVM_FT_FILE_DELTA : KVM_FT_FILE_SNAPSHOT;
+		auto hdr = MakeFileHeader(kind, m.vm().mem_bytes(), image_hash, st->parent);
+		hdr.nr_vcpus = m.vm().nr_vcpus();
+		std::unique_ptr<LogWriter> w;
+		std::string path = fmt::format("{}.{}", o.snapshot, n);
+		Status s = LogWriter::Create(path, hdr, &w);
+		if (!s.ok())
+			return s;
+		CkptStats cs;
+		s = WriteCheckpoint(m, m.devices(), w.get(),
+				    n ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL, 0, n, &cs);
+		if (s.ok())
+			s = w->Flush();
+		if (!s.ok())
+			return s.Wrap(path);
+		st->parent = hdr.id;
+		return Status::Ok();
+	};
+}
+
 // --vcpus N > 1: checkpoint replication by epochs (smp.h).
 int CmdRunSmp(const Options &o, std::unique_ptr<Machine> m, uint64_t hash,
 	      std::unique_ptr<LogWriter> log)
 {
 	SmpVm smp(m.get(), MakeSmpConfig(o));
 	smp.SetRecord(log.get());
+	if (!o.snapshot.empty())
+		smp.SetAtEpoch(SmpSnapshots(o, *m, hash));
 	RingSet rings;
 	UniqueFd ctl, ack_fd;
 	std::unique_ptr<RingSink> sink;
@@ -589,9 +622,14 @@ Status Restore(const Options &o, std::unique_ptr<Machine> *m, std::unique_ptr<En
 		if (!i) {
 			Options opt = o;
 			opt.mem = std::to_string(h.mem_bytes);
+			opt.vcpus = h.nr_vcpus;
 			if (!(s = Setup(opt, true, m, &parent)).ok())
 				return s;
-			*e = std::make_unique<Engine>(m->get(), MakeEngineConfig(o));
+			if (h.nr_vcpus == 1)
+				*e = std::make_unique<Engine>(m->get(), MakeEngineConfig(o));
+		} else if (h.nr_vcpus != (*m)->vm().nr_vcpus()) {
+			return Status::Error(EINVAL, fmt::format("{}: a delta of a VM with {} vCPUs",
+								 path, h.nr_vcpus));
 		}
 		parent = h.id;
 		const kvm_ft_rec_hdr *rec;
@@ -601,7 +639,8 @@ Status Restore(const Options &o, std::unique_ptr<Machine> *m, std::unique_ptr<En
 			return Status::Error(EINVAL, path + ": does not start with a checkpoint");
 		FileSource src(&r);
 		CkptStats cs;
-		if (!(s = ApplyCheckpoint(**m, (*e)->state(), rec, &src, &cs)).ok())
+		if (!(s = ApplyCheckpoint(**m, *e ? (*e)->state() : (*m)->devices(), rec, &src,
+					  &cs)).ok())
 			return s.Wrap(path);
 	}
 	return Status::Ok();
@@ -616,6 +655,14 @@ int CmdRestore(const Options &o)
 		return Fail(s);
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
+	if (!e) { // more than one vCPU
+		SmpVm smp(m.get(), MakeSmpConfig(o));
+		if (!(s = smp.Run(&status)).ok())
+			return Fail(s);
+		if (!(s = WriteSmpStats(o, *m, smp, status, MonotonicNowNs() - t0, nullptr)).ok())
+			return Fail(s);
+		return status;
+	}
 	if (!(s = e->Run(&status)).ok())
 		return Fail(s);
 	if (!(s = WriteStats(o, *m, *e, status, MonotonicNowNs() - t0, nullptr)).ok())

@@ -328,7 +328,8 @@ Status SmpVm::Run(int *status)
 	for (;;) {
 		uint64_t now = MonotonicNowNs();
 		uint64_t wake = now + cfg_.slice_ns;
-		if (sink_ && next_epoch < wake)
+		const bool epochs = sink_ || at_epoch_;
+		if (epochs && next_epoch < wake)
 			wake = next_epoch;
 		{
 			std::unique_lock<std::mutex> l(mu_);
@@ -338,14 +339,16 @@ Status SmpVm::Run(int *status)
 				break;
 		}
 		now = MonotonicNowNs();
-		if (sink_ && now >= next_epoch) {
+		if (epochs && now >= next_epoch) {
 			Stop();
 			{
 				std::lock_guard<std::mutex> g(mu_);
 				if (ended_)
 					break;
 			}
-			s = WriteEpoch();
+			s = sink_ ? WriteEpoch() : Status::Ok();
+			if (s.ok() && at_epoch_)
+				s = at_epoch_();
 			if (!s.ok()) {
 				Fail(s.Wrap(fmt::format("epoch {}", number_)));
 				break;

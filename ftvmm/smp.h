@@ -66,6 +66,10 @@ public:
 	SmpVm &operator=(const SmpVm &) = delete;
 	// Record: the first epoch is FULL, then one DELTA per epoch_ns.
 	void SetRecord(LogSink *sink) { sink_ = sink; }
+	// Called at the end of every epoch with all vCPUs stopped, after
+	// the epoch's record (if any); epochs also run without a record
+	// when this is set (snapshots). An error stops the VM.
+	void SetAtEpoch(std::function<Status()> fn) { at_epoch_ = std::move(fn); }
 	// Output hold: ack() returns the log position the peer covers.
 	void SetAck(std::function<uint64_t()> ack) { ack_ = std::move(ack); }
 	// Runs the guest until it ends (*status = its exit status).
@@ -95,6 +99,7 @@ private:
 	SmpConfig cfg_;
 	LogSink *sink_ = nullptr;
 	std::function<uint64_t()> ack_;
+	std::function<Status()> at_epoch_;
 	std::vector<std::thread> thr_;
 	std::vector<pthread_t> tids_;
 

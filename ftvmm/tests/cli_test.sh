@@ -114,8 +114,6 @@ smp=$guests/${FTVMM_SMP_GUEST:-smp}.elf
 expect 2 "--vcpus 9 is refused" "$ftvmm" run --vcpus 9 "$smp"
 expect 2 "--vcpus 0 is refused" "$ftvmm" run --vcpus 0 "$smp"
 expect 2 "--disk with --vcpus 2 is refused" "$ftvmm" run --vcpus 2 --disk "$t/disk0" "$smp"
-expect 2 "--snapshot with --vcpus 2 is refused" "$ftvmm" run --vcpus 2 --snapshot "$t/s" \
-	--snapshot-every 10 "$smp"
 expect 1 "smp worker, 1 vCPU" "$ftvmm" run --serial "$t/smp1" "$smp"
 expect 1 "smp worker, 2 vCPUs, recorded" "$ftvmm" run --vcpus 2 --epoch 10 --epoch-hash \
 	--record "$t/smp.log" --serial "$t/smp2" --stats "$t/smp.json" "$smp"
@@ -140,4 +138,14 @@ cb=$(grep applied_console_bytes "$t/smplive.json" | tr -dc 0-9)
 same "$t/smp2" "$t/smpjoined" "released bytes + the new primary's output = the plain output"
 expect 2 "an SMP log replayed with another image is refused" "$ftvmm" replay \
 	--log "$t/smp.log" "$guests/compute.elf"
+expect 1 "SMP snapshots every 3 epochs of 10 ms" "$ftvmm" run --vcpus 2 --epoch 10 \
+	--snapshot "$t/ssnap" --snapshot-every 3 --serial "$t/sfull" --stats "$t/sfull.json" "$smp"
+n=$(ls "$t"/ssnap.* | wc -l)
+[ "$n" -ge 3 ] && echo "ok: $n SMP snapshot files" || { echo "FAIL: $n SMP snapshot files"; fail=1; }
+expect 1 "restore the SMP snapshot + deltas" "$ftvmm" restore --serial "$t/srest" \
+	--stats "$t/srest.json" "$t/ssnap.0" "$t/ssnap.1" "$t/ssnap.2"
+tail -c "$(stat -c %s "$t/srest")" "$t/sfull" > "$t/sfull.tail"
+same "$t/sfull.tail" "$t/srest" "restored SMP run prints the rest of the original output"
+grep -q "result" "$t/srest" && echo "ok: the restored SMP run finished" ||
+	{ echo "FAIL: restored SMP run did not finish"; fail=1; }
 exit $fail
