@@ -163,8 +163,10 @@ mismatch() { # SESSION TAG WANT_MESSAGE SECONDARY_GUEST [SECONDARY_OPTION...]
 }
 mismatch vm4 four "the primary runs another image" ticker
 mismatch vm5 five "the primary has 67108864 bytes of RAM" clock --mem 32M
+mismatch vm8 eight "and 1 vCPUs, this VM 0 and 2" clock --vcpus 2
+echo "ok: a secondary for another image, RAM size or vCPU count refuses the live log at once"
 
-# 6. SMP: the worker on 2 vCPUs, replicated by epochs through the rings.
+# 5. SMP: the worker on 2 vCPUs, replicated by epochs through the rings.
 # Lockstep: the secondary applies every epoch (RAM hash checked) and
 # ends with the primary's memory, printing nothing; the primary printed
 # everything (each byte released once its epoch was acknowledged).
@@ -206,4 +208,3 @@ head -c "$n" "$T/smp.plain" | cmp -s - "$T/seven.pri.out" || fail "smp primary p
 { head -c "$cb" "$T/smp.plain"; cat "$T/seven.sec.out"; } | cmp -s - "$T/smp.plain" ||
 	fail "smp: the secondary's output does not continue the covered bytes"
 echo "ok: SMP failover: primary printed $n bytes, secondary went live after $cb"
-echo "ok: a secondary for another image or RAM size refuses the live log at once"
