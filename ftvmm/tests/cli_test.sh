@@ -138,8 +138,8 @@ cb=$(grep applied_console_bytes "$t/smplive.json" | tr -dc 0-9)
 same "$t/smp2" "$t/smpjoined" "released bytes + the new primary's output = the plain output"
 expect 2 "an SMP log replayed with another image is refused" "$ftvmm" replay \
 	--log "$t/smp.log" "$guests/compute.elf"
-expect 1 "SMP snapshots every 2 epochs of 1 ms" "$ftvmm" run --vcpus 2 --epoch 1 \
-	--snapshot "$t/ssnap" --snapshot-every 2 --serial "$t/sfull" --stats "$t/sfull.json" "$smp"
+expect 1 "SMP snapshots every epoch of 1 ms" "$ftvmm" run --vcpus 2 --epoch 1 \
+	--snapshot "$t/ssnap" --snapshot-every 1 --serial "$t/sfull" --stats "$t/sfull.json" "$smp"
 set --
 while [ -f "$t/ssnap.$#" ]; do set -- "$@" "$t/ssnap.$#"; done
 [ $# -ge 2 ] && echo "ok: $# SMP snapshot files" || { echo "FAIL: $# SMP snapshot files"; fail=1; }
