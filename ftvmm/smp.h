@@ -17,7 +17,6 @@
 // starts and joins the vCPU threads itself.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -108,7 +107,6 @@ private:
 	bool stop_ = false;		// vCPUs must park
 	bool ended_ = false;		// guest ended or failed
 	unsigned parked_ = 0;
-	unsigned started_ = 0;
 	int status_ = 0;
 	Status err_ = Status::Ok();
 
