@@ -96,9 +96,11 @@ Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 {
 	uint64_t t0 = MonotonicNowNs();
 	Status s;
-	for (unsigned i = 0; i < m.vm().nr_vcpus(); i++)
-		if (!(s = m.vm().Settle(i)).ok())
-			return s;
+	// More than one vCPU: SmpVm settled each on its own thread (a
+	// KVM_RUN from another thread moves the vCPU's pid: an RCU grace
+	// period each time).
+	if (m.vm().nr_vcpus() == 1 && !(s = m.vm().Settle()).ok())
+		return s;
 	kvm_ft_vmm_ckpt c{};
 	InitRec(&c.hdr, KVM_FT_REC_VMM_CKPT_BEGIN, sizeof(c), pos);
 	c.kind = kind;

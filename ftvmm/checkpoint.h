@@ -50,7 +50,8 @@ struct CkptStats {
 // Fills the common header of a record about to be appended.
 void InitRec(kvm_ft_rec_hdr *h, uint16_t type, uint32_t len, uint64_t pos);
 
-// devs: the machine's devices plus the engine's own state.
+// devs: the machine's devices plus the engine's own state. With more than
+// one vCPU the caller has stopped and settled every vCPU.
 Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 		       LogSink *sink, uint32_t kind, uint64_t pos,
 		       uint64_t number, CkptStats *st);
