@@ -10,6 +10,7 @@ BUILD=$build sh "$top/bench/kmod/run.sh"
 echo "== ftvmm"
 "$build/bench/vmm/vmm_bench" 3
 sh "$top/bench/vmm/blk.sh" "$build" 5
+sh "$top/bench/vmm/smp.sh" "$build" 5
 echo "== on-disk lock"
 "$build/bench/lock/lock_bench" "$build/ftctl/ftctl" --trials 24 --parallel 4 --sim-seconds 30
 echo "== CRC-32C"

@@ -95,8 +95,11 @@ Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 		       uint64_t number, CkptStats *st)
 {
 	uint64_t t0 = MonotonicNowNs();
-	Status s = m.vm().Settle();
-	if (!s.ok())
+	Status s;
+	// More than one vCPU: SmpVm settled each on its own thread (a
+	// KVM_RUN from another thread moves the vCPU's pid: an RCU grace
+	// period each time).
+	if (m.vm().nr_vcpus() == 1 && !(s = m.vm().Settle()).ok())
 		return s;
 	kvm_ft_vmm_ckpt c{};
 	InitRec(&c.hdr, KVM_FT_REC_VMM_CKPT_BEGIN, sizeof(c), pos);
@@ -108,12 +111,15 @@ Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 	if (!(s = PutPages(m, sink, kind, pos, &pages)).ok())
 		return s;
 	std::vector<uint8_t> cpu;
-	if (!(s = SaveCpu(m.vm(), &cpu)).ok())
-		return s;
-	auto *ch = reinterpret_cast<kvm_ft_rec_hdr *>(cpu.data());
-	InitRec(ch, KVM_FT_REC_VMM_CKPT_CPU, cpu.size(), pos);
-	if (!(s = sink->Append(cpu.data(), cpu.size())).ok())
-		return s;
+	for (unsigned i = 0; i < m.vm().nr_vcpus(); i++) {
+		if (!(s = SaveCpu(m.vm(), &cpu, i)).ok())
+			return s;
+		auto *ch = reinterpret_cast<kvm_ft_rec_hdr *>(cpu.data());
+		InitRec(ch, KVM_FT_REC_VMM_CKPT_CPU, cpu.size(), pos);
+		if (!(s = sink->Append(cpu.data(), cpu.size())).ok())
+			return s;
+		st->bytes += cpu.size();
+	}
 	if (!(s = PutDevices(devs, sink, pos, st)).ok())
 		return s;
 	InitRec(&c.hdr, KVM_FT_REC_VMM_CKPT_END, sizeof(c), pos);
@@ -122,7 +128,7 @@ Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 		return s;
 	st->count++;
 	st->pages += pages;
-	st->bytes += 2 * sizeof(c) + cpu.size() +
+	st->bytes += 2 * sizeof(c) +
 		     pages * (sizeof(kvm_ft_vmm_page) + kPageSize);
 	st->ns += MonotonicNowNs() - t0;
 	return Status::Ok();
@@ -161,8 +167,7 @@ Status ApplyDev(const std::vector<Stateful *> &devs, const kvm_ft_rec_hdr *r)
 Status Collect(Machine &m, const kvm_ft_rec_hdr *begin, RecordSource *src,
 	       std::vector<const kvm_ft_rec_hdr *> *recs)
 {
-	uint32_t pages = 0;
-	bool cpu = false;
+	uint32_t pages = 0, cpus = 0;
 	for (;;) {
 		const kvm_ft_rec_hdr *r;
 		Status s = src->Next(&r);
@@ -179,16 +184,21 @@ Status Collect(Machine &m, const kvm_ft_rec_hdr *begin, RecordSource *src,
 			pages++;
 			break;
 		case KVM_FT_REC_VMM_CKPT_CPU:
-			cpu = true;
+			if (++cpus > m.vm().nr_vcpus())
+				return Status::Error(EINVAL, fmt::format(
+					"checkpoint: more CKPT_CPU than the VM's {} vCPUs",
+					m.vm().nr_vcpus()));
 			break;
 		case KVM_FT_REC_VMM_CKPT_DEV:
 			break;
 		case KVM_FT_REC_VMM_CKPT_END: {
 			const auto *e = reinterpret_cast<const kvm_ft_vmm_ckpt *>(r);
-			if (r->len != sizeof(*e) || e->pages != pages || !cpu)
+			if (r->len != sizeof(*e) || e->pages != pages || cpus != m.vm().nr_vcpus())
 				return Status::Error(EINVAL, fmt::format(
 					"CKPT_END: {} pages announced, {} seen{}", e->pages,
-					pages, cpu ? "" : ", no CPU state"));
+					pages, cpus ? (cpus == m.vm().nr_vcpus() ? "" :
+						       ", CPU state of another number of vCPUs")
+						    : ", no CPU state"));
 			return Status::Ok();
 		}
 		default:
@@ -212,17 +222,19 @@ Status ApplyCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 	Status s = Collect(m, begin, src, &recs);
 	if (!s.ok())
 		return s;
-	if (!(s = m.vm().Settle()).ok())
-		return s;
+	for (unsigned i = 0; i < m.vm().nr_vcpus(); i++)
+		if (!(s = m.vm().Settle(i)).ok())
+			return s;
 	if (b->kind == KVM_FT_CKPT_FULL &&
 	    madvise(m.vm().mem(), m.vm().mem_bytes(), MADV_DONTNEED) < 0)
 		return Status::Errno("zero guest RAM for a full checkpoint");
+	unsigned cpu = 0;
 	for (const kvm_ft_rec_hdr *r : recs) {
 		if (r->type == KVM_FT_REC_VMM_CKPT_PAGE) {
 			ApplyPage(m, r);
 			st->pages++;
 		} else if (r->type == KVM_FT_REC_VMM_CKPT_CPU) {
-			s = LoadCpu(m.vm(), r);
+			s = LoadCpu(m.vm(), r, cpu++); // the n-th is vCPU n's
 		} else {
 			s = ApplyDev(devs, r);
 		}

@@ -1,5 +1,6 @@
 // checkpoint.h - checkpoints: vCPU state, device state and guest pages as
-// a run of log records (CKPT_BEGIN, CKPT_PAGE..., CKPT_CPU, CKPT_DEV...,
+// a run of log records (CKPT_BEGIN, CKPT_PAGE..., CKPT_CPU (one per vCPU,
+// vCPU 0 first), CKPT_DEV...,
 // CKPT_END; uapi/linux/kvm_ft_vmm.h). The same records make a checkpoint
 // in an FT log, a snapshot file (FULL) and a delta file (DELTA).
 //
@@ -49,7 +50,8 @@ struct CkptStats {
 // Fills the common header of a record about to be appended.
 void InitRec(kvm_ft_rec_hdr *h, uint16_t type, uint32_t len, uint64_t pos);
 
-// devs: the machine's devices plus the engine's own state.
+// devs: the machine's devices plus the engine's own state. With more than
+// one vCPU the caller has stopped and settled every vCPU.
 Status WriteCheckpoint(Machine &m, const std::vector<Stateful *> &devs,
 		       LogSink *sink, uint32_t kind, uint64_t pos,
 		       uint64_t number, CkptStats *st);

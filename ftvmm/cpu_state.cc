@@ -36,8 +36,9 @@ size_t RecordBytes(size_t nmsrs)
 }
 } // namespace
 
-Status SaveCpu(Vm &vm, std::vector<uint8_t> *rec)
+Status SaveCpu(Vm &vm, std::vector<uint8_t> *rec, unsigned vcpu)
 {
+	const int fd = vm.vcpu_fd(vcpu);
 	const auto &idx = vm.msrs();
 	rec->assign(RecordBytes(idx.size()), 0);
 	auto *c = reinterpret_cast<kvm_ft_vmm_cpu *>(rec->data());
@@ -52,16 +53,16 @@ Status SaveCpu(Vm &vm, std::vector<uint8_t> *rec)
 	c->nr_msrs = static_cast<uint32_t>(idx.size());
 	size_t off = sizeof(*c);
 	for (const Part &p : kParts) {
-		if (ioctl(vm.vcpu_fd(), p.get, rec->data() + off) < 0)
+		if (ioctl(fd, p.get, rec->data() + off) < 0)
 			return Status::Errno(fmt::format("save vCPU {}", p.name));
 		off += Align8(p.size);
 	}
-	int r = kvmabi_get_xsave(vm.vcpu_fd(), rec->data() + off);
+	int r = kvmabi_get_xsave(fd, rec->data() + off);
 	if (r < 0)
 		return Status::Errno("save vCPU xsave", -r);
 	off += KVMABI_XSAVE_BYTES;
 	std::vector<uint64_t> val(idx.size());
-	r = kvmabi_get_msrs(vm.vcpu_fd(), idx.size(), idx.data(), val.data());
+	r = kvmabi_get_msrs(fd, idx.size(), idx.data(), val.data());
 	if (r != static_cast<int>(idx.size()))
 		return Status::Errno(fmt::format("save vCPU MSRs ({} of {})", r, idx.size()),
 				     r < 0 ? -r : EIO);
@@ -74,8 +75,9 @@ Status SaveCpu(Vm &vm, std::vector<uint8_t> *rec)
 	return Status::Ok();
 }
 
-Status LoadCpu(Vm &vm, const kvm_ft_rec_hdr *rec)
+Status LoadCpu(Vm &vm, const kvm_ft_rec_hdr *rec, unsigned vcpu)
 {
+	const int fd = vm.vcpu_fd(vcpu);
 	const auto *c = reinterpret_cast<const kvm_ft_vmm_cpu *>(rec);
 	if (rec->len < sizeof(*c))
 		return Status::Error(EINVAL, "CKPT_CPU: record too short");
@@ -90,12 +92,12 @@ Status LoadCpu(Vm &vm, const kvm_ft_rec_hdr *rec)
 	std::vector<uint64_t> buf(KVMABI_XSAVE_BYTES / 8);
 	for (const Part &p : kParts) {
 		memcpy(buf.data(), base + off, p.size);
-		if (ioctl(vm.vcpu_fd(), p.set, buf.data()) < 0)
+		if (ioctl(fd, p.set, buf.data()) < 0)
 			return Status::Errno(fmt::format("load vCPU {}", p.name));
 		off += Align8(p.size);
 	}
 	memcpy(buf.data(), base + off, KVMABI_XSAVE_BYTES);
-	int r = kvmabi_set_xsave(vm.vcpu_fd(), buf.data());
+	int r = kvmabi_set_xsave(fd, buf.data());
 	if (r < 0)
 		return Status::Errno("load vCPU xsave", -r);
 	off += KVMABI_XSAVE_BYTES;
@@ -107,7 +109,7 @@ Status LoadCpu(Vm &vm, const kvm_ft_rec_hdr *rec)
 		idx[i] = e.index;
 		val[i] = e.data;
 	}
-	r = kvmabi_set_msrs(vm.vcpu_fd(), idx.size(), idx.data(), val.data());
+	r = kvmabi_set_msrs(fd, idx.size(), idx.data(), val.data());
 	if (r != static_cast<int>(idx.size()))
 		return Status::Errno(fmt::format("load vCPU MSRs ({} of {})", r, idx.size()),
 				     r < 0 ? -r : EIO);

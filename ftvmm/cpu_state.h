@@ -13,8 +13,9 @@
 namespace kvmft::vmm {
 
 // Builds a complete CKPT_CPU record (header type and len set) in *rec.
-Status SaveCpu(Vm &vm, std::vector<uint8_t> *rec);
+// vcpu: which vCPU (SMP).
+Status SaveCpu(Vm &vm, std::vector<uint8_t> *rec, unsigned vcpu = 0);
 // rec: a CKPT_CPU record of hdr->len bytes, validated here.
-Status LoadCpu(Vm &vm, const kvm_ft_rec_hdr *rec);
+Status LoadCpu(Vm &vm, const kvm_ft_rec_hdr *rec, unsigned vcpu = 0);
 
 } // namespace kvmft::vmm

@@ -171,7 +171,7 @@ Status LogReader::Parse()
 		return Status::Error(EINVAL, fmt::format("{}: unsupported version {}",
 							 name_, hdr_.version));
 	if (hdr_.kind == 0 || hdr_.kind >= __KVM_FT_FILE_LAST || hdr_.flags ||
-	    hdr_.page_size != 4096 || hdr_.nr_vcpus != 1)
+	    hdr_.page_size != 4096 || hdr_.nr_vcpus < 1 || hdr_.nr_vcpus > 8)
 		return Status::Error(EINVAL, name_ + ": unsupported header fields");
 	off_ = sizeof(hdr_);
 	return Status::Ok();

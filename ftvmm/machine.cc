@@ -68,9 +68,23 @@ uint64_t Console::written() const
 	return written_;
 }
 
+uint64_t Console::produced() const
+{
+	std::lock_guard<std::mutex> g(mu_);
+	return produced_;
+}
+
+void Console::Retag(uint64_t from, uint64_t to)
+{
+	std::lock_guard<std::mutex> g(mu_);
+	for (auto it = held_.rbegin(); it != held_.rend() && it->tag == from; ++it)
+		it->tag = to;
+}
+
 void Console::Put(uint8_t c)
 {
 	std::lock_guard<std::mutex> g(mu_);
+	produced_++;
 	if (hold_) {
 		held_.push_back({tag_, MonotonicNowNs(), c});
 		if (publish_)
@@ -148,7 +162,7 @@ Machine::Machine(const MachineConfig &cfg)
 Status Machine::Create(const MachineConfig &cfg, std::unique_ptr<Machine> *out)
 {
 	auto m = std::unique_ptr<Machine>(new Machine(cfg));
-	Status s = Vm::Create(cfg.mem_bytes, cfg.dirty_log, &m->vm_);
+	Status s = Vm::Create(cfg.mem_bytes, cfg.dirty_log, &m->vm_, cfg.vcpus);
 	if (!s.ok())
 		return s;
 	struct {

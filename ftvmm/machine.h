@@ -72,6 +72,11 @@ public:
 	void Put(uint8_t c);
 	// Release held bytes tagged <= ack.
 	void Release(uint64_t ack);
+	// Held bytes tagged `from` get tag `to` (SMP epochs: bytes are put
+	// with kEpochPending and tagged once their epoch's end is logged).
+	void Retag(uint64_t from, uint64_t to);
+	// Bytes the guest wrote (Put), held or not.
+	uint64_t produced() const;
 	void Flush();
 	size_t held() const;
 	uint64_t written() const;
@@ -94,7 +99,7 @@ private:
 	uint64_t tag_ = 0;
 	std::deque<Held> held_;
 	std::string out_;
-	uint64_t written_ = 0;
+	uint64_t written_ = 0, produced_ = 0;
 	uint64_t released_ = 0, hold_ns_total_ = 0;
 	HoldHistogram hist_;
 	std::function<void(const OutputCounts &)> publish_;
@@ -107,6 +112,7 @@ struct MachineConfig {
 	Pit::Clock clock;	// default: CLOCK_MONOTONIC
 	Rtc::WallClock wall;	// default: time()
 	std::string disk;	// virtio-blk on this file; none if empty
+	unsigned vcpus = 1;	// 1..kMaxVcpus
 };
 
 class Machine {
@@ -130,10 +136,14 @@ public:
 		return v;
 	}
 	uint64_t Now() const { return clock_(); }
+	// SMP: serialises device emulation (bus dispatch, interrupt
+	// delivery) between the vCPU threads.
+	std::mutex &io_mu() { return io_mu_; }
 
 private:
 	explicit Machine(const MachineConfig &cfg);
 	Pit::Clock clock_;
+	std::mutex io_mu_;
 	std::unique_ptr<Vm> vm_;
 	Bus pio_{"pio"}, mmio_{"mmio"};
 	Console console_;

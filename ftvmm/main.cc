@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <memory>
 #include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
@@ -21,6 +23,7 @@
 #include "kernel_sink.h"
 #include "ring_sink.h"
 #include "ring_source.h"
+#include "smp.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -40,7 +43,8 @@ struct Options {
 	uint64_t snapshot_every = 0;
 	unsigned vcpus = 1;
 	bool flat = false, go_live = false;
-	double slice_ms = 10, jitter_us = 0;
+	double slice_ms = 10, jitter_us = 0, epoch_ms = 20;
+	bool epoch_hash = false;
 	uint64_t seed = 1;
 };
 
@@ -50,7 +54,7 @@ int ExitCodeFor(const Status &s)
 	case EPROTO: return kExitDivergence;
 	case ENOLCK: return kExitLock;
 	case ENODATA: return kExitLogEnd;
-	case EINVAL: case ENOENT: case EEXIST: case ENOTSUP: return kExitUsage;
+	case EINVAL: case ENOENT: case EEXIST: case ENOTSUP: case EBADMSG: return kExitUsage;
 	default: return kExitCrash;
 	}
 }
@@ -182,12 +186,17 @@ Status WriteStats(const Options &o, Machine &m, const Engine &e, int status,
 Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	     uint64_t *image_hash)
 {
-	if (o.vcpus != 1)
-		return Status::Error(ENOTSUP, "only 1 vCPU is supported so far");
+	if (o.vcpus < 1 || o.vcpus > kMaxVcpus)
+		return Status::Error(EINVAL, fmt::format("--vcpus {}: 1 to {} are supported",
+							 o.vcpus, kMaxVcpus));
+	if (o.vcpus > 1 && !o.disk.empty())
+		return Status::Error(ENOTSUP, "--disk needs --vcpus 1 (virtio-blk is not "
+				     "replicated by SMP epochs yet)");
 	if (!o.net.empty())
 		return Status::Error(ENOTSUP, "virtio-net is not implemented yet");
 	MachineConfig cfg;
 	cfg.disk = o.disk;
+	cfg.vcpus = o.vcpus;
 	Status s = ParseSize(o.mem, &cfg.mem_bytes);
 	if (s.ok())
 		s = OpenSerial(o.serial, &cfg.console_fd);
@@ -280,6 +289,139 @@ Status OpenLiveSink(const Options &o, Machine &m, RingSet *rings, UniqueFd *ctl,
 	return Status::Ok();
 }
 
+SmpConfig MakeSmpConfig(const Options &o)
+{
+	SmpConfig c;
+	c.epoch_ns = static_cast<uint64_t>(o.epoch_ms * 1e6);
+	c.slice_ns = static_cast<uint64_t>(o.slice_ms * 1e6);
+	c.hash_epochs = o.epoch_hash;
+	return c;
+}
+
+uint64_t Percentile(std::vector<uint64_t> v, double p)
+{
+	if (v.empty())
+		return 0;
+	std::sort(v.begin(), v.end());
+	size_t i = static_cast<size_t>(p / 100 * (v.size() - 1) + 0.5);
+	return v[std::min(i, v.size() - 1)];
+}
+
+Status WriteSmpStats(const Options &o, Machine &m, const SmpVm &smp, int status,
+		     uint64_t wall_ns, const LogWriter *log)
+{
+	if (o.stats.empty())
+		return Status::Ok();
+	const SmpStats &st = smp.stats();
+	const OutputStats hs = m.console().stats();
+	nlohmann::json j = {
+		{"status", status},
+		{"vcpus", m.vm().nr_vcpus()},
+		{"epochs", st.epochs},
+		{"epochs_applied", st.applied},
+		{"epoch_pages", st.pages},
+		{"epoch_bytes", {{"p50", Percentile(st.epoch_bytes, 50)},
+				 {"max", Percentile(st.epoch_bytes, 100)}}},
+		{"stop_us", {{"p50", Percentile(st.stop_ns, 50) / 1000.0},
+			     {"max", Percentile(st.stop_ns, 100) / 1000.0}}},
+		{"applied_console_bytes", st.console_bytes},
+		{"applied_mem_hash", fmt::format("{:016x}", st.last_hash)},
+		{"torn_epoch", st.torn_epoch},
+		{"log_records", log ? log->records() : 0},
+		{"log_bytes", log ? log->bytes() : 0},
+		{"console_bytes", m.console().written()},
+		{"outputs_held", hs.held},
+		{"outputs_released", hs.released},
+		{"hold_time_us", {{"p50", hs.hold_ns_p50 / 1000.0}, {"p99", hs.hold_ns_p99 / 1000.0},
+				  {"max", hs.hold_ns_max / 1000.0}}},
+		{"mem_hash", fmt::format("{:016x}", m.vm().MemHash())},
+		{"wall_ns", wall_ns},
+	};
+	std::ofstream f(o.stats);
+	f << j.dump(1) << "\n";
+	if (!f)
+		return Status::Errno("write stats " + o.stats);
+	return Status::Ok();
+}
+
+// SMP --snapshot: PREFIX.N files every --snapshot-every epochs, written
+// while all vCPUs are stopped.
+std::function<Status()> SmpSnapshots(const Options &o, Machine &m, uint64_t image_hash)
+{
+	struct St {
+		uint64_t epochs = 0, n = 0, parent = 0;
+	};
+	auto st = std::make_shared<St>();
+	return [&o, &m, image_hash, st]() -> Status {
+		if (++st->epochs % o.snapshot_every)
+			return Status::Ok();
+		uint64_t n = st->n++;
+		uint32_t kind = n ? KVM_FT_FILE_DELTA : KVM_FT_FILE_SNAPSHOT;
+		auto hdr = MakeFileHeader(kind, m.vm().mem_bytes(), image_hash, st->parent);
+		hdr.nr_vcpus = m.vm().nr_vcpus();
+		std::unique_ptr<LogWriter> w;
+		std::string path = fmt::format("{}.{}", o.snapshot, n);
+		Status s = LogWriter::Create(path, hdr, &w);
+		if (!s.ok())
+			return s;
+		CkptStats cs;
+		s = WriteCheckpoint(m, m.devices(), w.get(),
+				    n ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL, 0, n, &cs);
+		if (s.ok())
+			s = w->Flush();
+		if (!s.ok())
+			return s.Wrap(path);
+		st->parent = hdr.id;
+		return Status::Ok();
+	};
+}
+
+// --vcpus N > 1: checkpoint replication by epochs (smp.h).
+int CmdRunSmp(const Options &o, std::unique_ptr<Machine> m, uint64_t hash,
+	      std::unique_ptr<LogWriter> log)
+{
+	SmpVm smp(m.get(), MakeSmpConfig(o));
+	smp.SetRecord(log.get());
+	if (!o.snapshot.empty())
+		smp.SetAtEpoch(SmpSnapshots(o, *m, hash));
+	RingSet rings;
+	UniqueFd ctl, ack_fd;
+	std::unique_ptr<RingSink> sink;
+	std::unique_ptr<OutputReleaser> releaser;
+	Status s;
+	if (!o.ftlogd.empty()) {
+		// Epochs are written by one thread into a memfd ring; kvm_ft.ko
+		// capture has one ring and no SMP (Documentation/ftvmm.md).
+		if (o.capture == "kernel")
+			return Fail(Status::Error(EINVAL, "--capture kernel: one vCPU only"));
+		s = RegisterPrimary(o.ftlogd, o.session, o.peer, o.ring_bytes, &rings, &ctl,
+				    &ack_fd);
+		if (!s.ok())
+			return Fail(s);
+		sink = std::make_unique<RingSink>(rings.ring(0), rings.event_fd());
+		kvm_ft_vmm_start st{};
+		InitRec(&st.hdr, KVM_FT_REC_VMM_START, sizeof(st), 0);
+		st.mem_bytes = m->vm().mem_bytes();
+		st.image_hash = hash;
+		st.disk_bytes = DiskBytes(*m);
+		st.nr_vcpus = m->vm().nr_vcpus();
+		if (!(s = sink->Append(&st, sizeof(st))).ok())
+			return Fail(s);
+		smp.SetRecord(sink.get());
+		smp.SetAck([&] { return sink->Ack(); });
+		if (ack_fd.valid())
+			releaser = std::make_unique<OutputReleaser>(
+				&m->console(), [&] { return sink->Ack(); }, std::move(ack_fd));
+	}
+	int status = 0;
+	uint64_t t0 = MonotonicNowNs();
+	if (!(s = smp.Run(&status)).ok())
+		return Fail(s);
+	if (!(s = WriteSmpStats(o, *m, smp, status, MonotonicNowNs() - t0, log.get())).ok())
+		return Fail(s);
+	return status;
+}
+
 int CmdRun(const Options &o)
 {
 	std::unique_ptr<Machine> m;
@@ -307,9 +449,12 @@ int CmdRun(const Options &o)
 	std::unique_ptr<LogWriter> log;
 	if (record) {
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, m->vm().mem_bytes(), hash, 0);
+		hdr.nr_vcpus = m->vm().nr_vcpus();
 		if (!(s = LogWriter::Create(o.record, hdr, &log)).ok())
 			return Fail(s);
 	}
+	if (o.vcpus > 1)
+		return CmdRunSmp(o, std::move(m), hash, std::move(log));
 	Engine e(m.get(), MakeEngineConfig(o));
 	e.SetRecord(log.get());
 	RingSet rings;
@@ -366,10 +511,11 @@ Status CheckLiveStart(const Options &o, Machine &m, uint64_t hash, RecordSource 
 		return Status::Error(EINVAL, fmt::format("session {}: the primary has {} bytes of "
 			"RAM, this VM {} (use --mem {})", o.session, st->mem_bytes,
 			m.vm().mem_bytes(), st->mem_bytes));
-	if (st->disk_bytes != DiskBytes(m) || st->nr_vcpus != 1)
+	if (st->disk_bytes != DiskBytes(m) || st->nr_vcpus != m.vm().nr_vcpus())
 		return Status::Error(EINVAL, fmt::format("session {}: the primary has a disk of {} "
-			"bytes and {} vCPUs, this VM {} and 1", o.session, st->disk_bytes,
-			st->nr_vcpus, DiskBytes(m)));
+			"bytes and {} vCPUs, this VM {} and {} (use --vcpus {})", o.session,
+			st->disk_bytes, st->nr_vcpus, DiskBytes(m), m.vm().nr_vcpus(),
+			st->nr_vcpus));
 	return src->Next(&r);
 }
 
@@ -405,9 +551,45 @@ Status OpenReplayInput(const Options &o, Options *opt, ReplayInput *in)
 	if (in->reader.header().kind != KVM_FT_FILE_LOG)
 		return Status::Error(EINVAL, o.log + ": not a record/replay log");
 	opt->mem = std::to_string(in->reader.header().mem_bytes);
+	opt->vcpus = in->reader.header().nr_vcpus;
 	in->file = std::make_unique<FileSource>(&in->reader);
 	in->src = in->file.get();
 	return Status::Ok();
+}
+
+// Replay of an SMP log: apply its complete epochs; at its end go live
+// (all vCPUs from the last complete epoch) or stop.
+int CmdReplaySmp(const Options &o, ReplayInput &in, Machine &m, lock::Holder *holder,
+		 LogWriter *log)
+{
+	SmpVm smp(&m, MakeSmpConfig(o));
+	int status = -1;
+	uint64_t t0 = MonotonicNowNs();
+	Status s = smp.ApplyLog(in.src, &status);
+	const SmpStats &st = smp.stats();
+	if (!s.ok()) {
+		fmt::print(stderr, "ftvmm: {} epochs applied\n", st.applied);
+		return Fail(s);
+	}
+	fmt::print(stderr, "ftvmm: {} epochs applied{}\n", st.applied,
+		   st.torn_epoch ? "; an incomplete epoch at the end of the log discarded" : "");
+	if (!st.ended) {
+		if (!o.go_live)
+			return Fail(Status::Error(ENODATA, fmt::format(
+				"the log ends after epoch {} without END", st.applied)));
+		if (!st.applied)
+			return Fail(Status::Error(ENODATA, "the log holds no complete epoch: "
+						  "nothing to go live from"));
+		if (holder && !(s = ClaimLock(o, holder)).ok())
+			return Fail(s);
+		fmt::print(stderr, "ftvmm: going live from epoch {}\n", st.applied - 1);
+		smp.SetRecord(log);
+		if (!(s = smp.Run(&status)).ok())
+			return Fail(s);
+	}
+	if (!(s = WriteSmpStats(o, m, smp, status, MonotonicNowNs() - t0, log)).ok())
+		return Fail(s);
+	return status;
 }
 
 int CmdReplay(const Options &o)
@@ -433,12 +615,15 @@ int CmdReplay(const Options &o)
 	std::unique_ptr<LogWriter> log;
 	if (!o.record.empty()) {
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, m->vm().mem_bytes(), hash, 0);
+		hdr.nr_vcpus = m->vm().nr_vcpus();
 		if (!(s = LogWriter::Create(o.record, hdr, &log)).ok())
 			return Fail(s);
 	}
 	std::unique_ptr<lock::Holder> holder;
 	if (!o.lock.empty() && !(s = OpenLock(o, &holder)).ok())
 		return Fail(s);
+	if (opt.vcpus > 1)
+		return CmdReplaySmp(o, in, *m, holder.get(), log.get());
 	EngineConfig ec = MakeEngineConfig(opt);
 	if (holder)
 		ec.before_live = [&o, &holder] { return ClaimLock(o, holder.get()); };
@@ -484,9 +669,14 @@ Status Restore(const Options &o, std::unique_ptr<Machine> *m, std::unique_ptr<En
 		if (!i) {
 			Options opt = o;
 			opt.mem = std::to_string(h.mem_bytes);
+			opt.vcpus = h.nr_vcpus;
 			if (!(s = Setup(opt, true, m, &parent)).ok())
 				return s;
-			*e = std::make_unique<Engine>(m->get(), MakeEngineConfig(o));
+			if (h.nr_vcpus == 1)
+				*e = std::make_unique<Engine>(m->get(), MakeEngineConfig(o));
+		} else if (h.nr_vcpus != (*m)->vm().nr_vcpus()) {
+			return Status::Error(EINVAL, fmt::format("{}: a delta of a VM with {} vCPUs",
+								 path, h.nr_vcpus));
 		}
 		parent = h.id;
 		const kvm_ft_rec_hdr *rec;
@@ -496,7 +686,8 @@ Status Restore(const Options &o, std::unique_ptr<Machine> *m, std::unique_ptr<En
 			return Status::Error(EINVAL, path + ": does not start with a checkpoint");
 		FileSource src(&r);
 		CkptStats cs;
-		if (!(s = ApplyCheckpoint(**m, (*e)->state(), rec, &src, &cs)).ok())
+		if (!(s = ApplyCheckpoint(**m, *e ? (*e)->state() : (*m)->devices(), rec, &src,
+					  &cs)).ok())
 			return s.Wrap(path);
 	}
 	return Status::Ok();
@@ -511,6 +702,14 @@ int CmdRestore(const Options &o)
 		return Fail(s);
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
+	if (!e) { // more than one vCPU
+		SmpVm smp(m.get(), MakeSmpConfig(o));
+		if (!(s = smp.Run(&status)).ok())
+			return Fail(s);
+		if (!(s = WriteSmpStats(o, *m, smp, status, MonotonicNowNs() - t0, nullptr)).ok())
+			return Fail(s);
+		return status;
+	}
 	if (!(s = e->Run(&status)).ok())
 		return Fail(s);
 	if (!(s = WriteStats(o, *m, *e, status, MonotonicNowNs() - t0, nullptr)).ok())
@@ -544,7 +743,10 @@ int main(int argc, char **argv)
 	auto *run = app.add_subcommand("run", "Run a guest (optionally recording)");
 	CommonOptions(run, o);
 	run->add_option("--mem", o.mem, "Guest RAM (e.g. 64M, 1G; max 3G)");
-	run->add_option("--vcpus", o.vcpus, "vCPUs (1)");
+	run->add_option("--vcpus", o.vcpus, "vCPUs, 1 to 8 (default 1; more than 1: "
+			"checkpoint replication by epochs)");
+	run->add_option("--epoch", o.epoch_ms, "SMP: epoch length, ms (default 20)");
+	run->add_flag("--epoch-hash", o.epoch_hash, "SMP: put the RAM hash into each epoch");
 	run->add_option("--record", o.record, "Record the FT log to FILE");
 	run->add_option("--ftlogd", o.ftlogd, "Record to a ring registered with ftlogd at SOCKET");
 	run->add_option("--session", o.session, "ftlogd session name");
@@ -571,6 +773,9 @@ int main(int argc, char **argv)
 	rep->add_option("--live-timeout", o.live_timeout_ms,
 			"Live log silent this long (ms) = ended (default 3000)");
 	rep->add_option("--mem", o.mem, "Guest RAM (with --ftlogd; as on the primary)");
+	rep->add_option("--vcpus", o.vcpus, "vCPUs (with --ftlogd; as on the primary)");
+	rep->add_option("--epoch", o.epoch_ms, "SMP: epoch length after going live, ms");
+	rep->add_flag("--epoch-hash", o.epoch_hash, "SMP: after going live, hash RAM per epoch");
 	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
 	rep->add_option("--record", o.record, "After going live, record to FILE");
 	rep->add_option("--disk", o.disk, "The primary's virtio-blk disk (written at go-live only)");

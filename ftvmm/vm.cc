@@ -47,14 +47,18 @@ kvm_segment Seg(uint16_t sel, uint8_t type, bool code)
 
 Vm::~Vm()
 {
-	if (run_)
-		munmap(run_, run_size_);
+	for (kvm_run *r : runs_)
+		munmap(r, run_size_);
 	if (mem_)
 		munmap(mem_, mem_bytes_);
 }
 
-Status Vm::Create(uint64_t mem_bytes, bool dirty_log, std::unique_ptr<Vm> *out)
+Status Vm::Create(uint64_t mem_bytes, bool dirty_log, std::unique_ptr<Vm> *out,
+		  unsigned vcpus)
 {
+	if (vcpus < 1 || vcpus > kMaxVcpus)
+		return Status::Error(EINVAL, fmt::format("{} vCPUs: 1 to {} are supported",
+							 vcpus, kMaxVcpus));
 	if (mem_bytes < kMinMem || mem_bytes > kMaxMem || mem_bytes % kPageSize)
 		return Status::Error(EINVAL, fmt::format(
 			"memory size {:#x}: must be a multiple of 4 KiB in [2 MiB, 3 GiB]",
@@ -82,18 +86,20 @@ Status Vm::Create(uint64_t mem_bytes, bool dirty_log, std::unique_ptr<Vm> *out)
 	r.userspace_addr = reinterpret_cast<uint64_t>(m);
 	if (ioctl(vm->vm_.get(), KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return Status::Errno("KVM_SET_USER_MEMORY_REGION");
-	vm->vcpu_.reset(ioctl(vm->vm_.get(), KVM_CREATE_VCPU, 0));
-	if (!vm->vcpu_.valid())
-		return Status::Errno("KVM_CREATE_VCPU");
 	int sz = ioctl(vm->kvm_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (sz < static_cast<int>(sizeof(kvm_run)))
 		return Status::Errno("KVM_GET_VCPU_MMAP_SIZE");
-	void *run = mmap(nullptr, sz, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 vm->vcpu_.get(), 0);
-	if (run == MAP_FAILED)
-		return Status::Errno("mmap kvm_run");
-	vm->run_ = static_cast<kvm_run *>(run);
 	vm->run_size_ = sz;
+	for (unsigned i = 0; i < vcpus; i++) {
+		UniqueFd fd(ioctl(vm->vm_.get(), KVM_CREATE_VCPU, i));
+		if (!fd.valid())
+			return Status::Errno(fmt::format("KVM_CREATE_VCPU {}", i));
+		void *run = mmap(nullptr, sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+		if (run == MAP_FAILED)
+			return Status::Errno("mmap kvm_run");
+		vm->vcpus_.push_back(std::move(fd));
+		vm->runs_.push_back(static_cast<kvm_run *>(run));
+	}
 	Status s = vm->SetupCpuid();
 	if (!s.ok())
 		return s;
@@ -104,9 +110,12 @@ Status Vm::Create(uint64_t mem_bytes, bool dirty_log, std::unique_ptr<Vm> *out)
 
 Status Vm::SetupCpuid()
 {
-	int r = kvmabi_setup_cpuid(kvm_.get(), vcpu_.get());
-	if (r < 0)
-		return Status::Errno("set up CPUID (KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2)", -r);
+	for (const UniqueFd &fd : vcpus_) {
+		int r = kvmabi_setup_cpuid(kvm_.get(), fd.get());
+		if (r < 0)
+			return Status::Errno("set up CPUID (KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2)",
+					     -r);
+	}
 	return Status::Ok();
 }
 
@@ -114,7 +123,7 @@ void Vm::ProbeMsrs()
 {
 	for (uint32_t idx : kMsrCandidates) {
 		uint64_t v;
-		if (kvmabi_get_msrs(vcpu_.get(), 1, &idx, &v) == 1)
+		if (kvmabi_get_msrs(vcpu_fd(), 1, &idx, &v) == 1)
 			msrs_.push_back(idx);
 	}
 }
@@ -133,8 +142,19 @@ Status Vm::SetEntryState(uint64_t entry)
 	for (uint64_t i = 0; i < 4 * 512; i++)
 		pd[i] = (i << 21) | flags | kPtePs;
 
+	for (unsigned i = 0; i < nr_vcpus(); i++) {
+		Status s = SetVcpuEntry(i, entry, sizeof(gdt));
+		if (!s.ok())
+			return s;
+	}
+	return Status::Ok();
+}
+
+Status Vm::SetVcpuEntry(unsigned i, uint64_t entry, size_t gdt_bytes)
+{
+	int fd = vcpu_fd(i);
 	kvm_sregs sregs;
-	if (ioctl(vcpu_.get(), KVM_GET_SREGS, &sregs) < 0)
+	if (ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
 		return Status::Errno("KVM_GET_SREGS");
 	sregs.cs = Seg(0x08, 0xb, true);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = Seg(0x10, 0x3, false);
@@ -143,26 +163,28 @@ Status Vm::SetEntryState(uint64_t entry)
 	sregs.tr.g = 0;
 	sregs.tr.limit = 0x67;
 	sregs.gdt.base = kGdtAddr;
-	sregs.gdt.limit = sizeof(gdt) - 1;
+	sregs.gdt.limit = gdt_bytes - 1;
 	sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
 	sregs.cr3 = kPml4Addr;
 	sregs.cr4 = kCr4Pae | kCr4Osfxsr | kCr4Osxmmexcpt;
 	sregs.efer = kEferLme | kEferLma | kEferNxe;
-	if (ioctl(vcpu_.get(), KVM_SET_SREGS, &sregs) < 0)
+	if (ioctl(fd, KVM_SET_SREGS, &sregs) < 0)
 		return Status::Errno("KVM_SET_SREGS");
 
 	kvm_fpu fpu{};
 	fpu.fcw = 0x37f;
 	fpu.mxcsr = 0x1f80;
-	if (ioctl(vcpu_.get(), KVM_SET_FPU, &fpu) < 0)
+	if (ioctl(fd, KVM_SET_FPU, &fpu) < 0)
 		return Status::Errno("KVM_SET_FPU");
 
 	kvm_regs regs{};
 	regs.rip = entry;
 	regs.rflags = 0x2;
-	regs.rsp = mem_bytes_ - kPageSize;
+	regs.rsp = mem_bytes_ - kPageSize - i * kVcpuStack;
 	regs.rdi = mem_bytes_;
-	if (ioctl(vcpu_.get(), KVM_SET_REGS, &regs) < 0)
+	regs.rsi = i;
+	regs.rdx = nr_vcpus();
+	if (ioctl(fd, KVM_SET_REGS, &regs) < 0)
 		return Status::Errno("KVM_SET_REGS");
 	return Status::Ok();
 }
@@ -170,17 +192,18 @@ Status Vm::SetEntryState(uint64_t entry)
 Status Vm::Inject(uint32_t vector)
 {
 	kvm_interrupt irq{vector};
-	if (ioctl(vcpu_.get(), KVM_INTERRUPT, &irq) < 0)
+	if (ioctl(vcpu_fd(), KVM_INTERRUPT, &irq) < 0)
 		return Status::Errno(fmt::format("KVM_INTERRUPT vector {:#x}", vector));
 	return Status::Ok();
 }
 
-Status Vm::Settle()
+Status Vm::Settle(unsigned i)
 {
-	run_->immediate_exit = 1;
-	int r = ioctl(vcpu_.get(), KVM_RUN, 0);
+	kvm_run *run = runs_[i];
+	run->immediate_exit = 1;
+	int r = ioctl(vcpu_fd(i), KVM_RUN, 0);
 	int err = errno;
-	run_->immediate_exit = 0;
+	run->immediate_exit = 0;
 	if (r == 0 || err == EINTR)
 		return Status::Ok();
 	return Status::Errno("KVM_RUN (settle)", err);

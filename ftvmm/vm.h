@@ -1,4 +1,4 @@
-// vm.h - one KVM VM with its RAM and one vCPU, set up for ftvmm's entry
+// vm.h - one KVM VM with its RAM and its vCPUs (1 to kMaxVcpus), set up for ftvmm's entry
 // state (Documentation/ftvmm.md, "Entry state"): 64-bit long mode, the
 // first 4 GiB identity-mapped with 2 MiB user pages, a flat GDT.
 //
@@ -25,26 +25,35 @@ constexpr uint64_t kImageMin = 0x10000;
 constexpr uint64_t kMaxMem = 3ULL << 30;	 // below the device hole
 constexpr uint64_t kMinMem = 2ULL << 20;
 constexpr uint64_t kPageSize = 4096;
+constexpr unsigned kMaxVcpus = 8;
+// SMP: vCPU n starts with RSP = top of RAM - 4 KiB - n * kVcpuStack.
+constexpr uint64_t kVcpuStack = 256 << 10;
 
 class Vm {
 public:
 	~Vm();
 	// mem_bytes: multiple of 4 KiB in [kMinMem, kMaxMem]. dirty_log
 	// enables KVM's dirty page log on RAM (record and snapshots).
-	static Status Create(uint64_t mem_bytes, bool dirty_log, std::unique_ptr<Vm> *out);
+	// vcpus: 1..kMaxVcpus.
+	static Status Create(uint64_t mem_bytes, bool dirty_log, std::unique_ptr<Vm> *out,
+			     unsigned vcpus = 1);
 
 	uint8_t *mem() const { return mem_; }
 	uint64_t mem_bytes() const { return mem_bytes_; }
-	kvm_run *run() const { return run_; }
-	int vcpu_fd() const { return vcpu_.get(); }
+	// vCPU 0 unless i is given.
+	kvm_run *run(unsigned i = 0) const { return runs_[i]; }
+	int vcpu_fd(unsigned i = 0) const { return vcpus_[i].get(); }
+	unsigned nr_vcpus() const { return static_cast<unsigned>(vcpus_.size()); }
 	int vm_fd() const { return vm_.get(); }
 
-	// Page tables, GDT, registers: ready to start at entry.
+	// Page tables, GDT, registers of every vCPU: ready to start at
+	// entry (vCPU n: RSP lowered by n * kVcpuStack, RSI = n, RDX = the
+	// number of vCPUs).
 	Status SetEntryState(uint64_t entry);
 	Status Inject(uint32_t vector);
 	// Complete a pending I/O exit without running guest code, so the
 	// vCPU state may be read or replaced (KVM_RUN with immediate_exit).
-	Status Settle();
+	Status Settle(unsigned i = 0);
 	// Pages written since the last call (bit per page), then cleared:
 	// KVM's dirty log plus the pages given to MarkDirty.
 	Status FetchDirty(std::vector<uint64_t> *bitmap);
@@ -58,11 +67,13 @@ public:
 private:
 	Vm() = default;
 	Status SetupCpuid();
+	Status SetVcpuEntry(unsigned i, uint64_t entry, size_t gdt_bytes);
 	void ProbeMsrs();
-	UniqueFd kvm_, vm_, vcpu_;
+	UniqueFd kvm_, vm_;
+	std::vector<UniqueFd> vcpus_;
 	uint8_t *mem_ = nullptr;
 	uint64_t mem_bytes_ = 0;
-	kvm_run *run_ = nullptr;
+	std::vector<kvm_run *> runs_;
 	size_t run_size_ = 0;
 	bool dirty_log_ = false;
 	std::vector<uint64_t> vmm_dirty_;	// MarkDirty since FetchDirty

@@ -1,7 +1,8 @@
 /*
  * crt0.S - test guest entry and interrupt stubs. ftvmm starts us in long
- * mode, ring 0, RSP = top of RAM - 4 KiB, RDI = RAM bytes. rt_init (rt.c)
- * builds GDT, TSS and IDT and drops to ring 3.
+ * mode, ring 0, RSP = top of RAM - 4 KiB - n * 256 KiB, RDI = RAM bytes,
+ * RSI = vCPU index n, RDX = vCPUs. rt_init(RDI, RSI, RDX) (rt.c) builds
+ * this vCPU's GDT and TSS and the IDT and drops to ring 3.
  */
 	.section .text.start, "ax"
 	.globl _start
@@ -24,9 +25,10 @@ rt_load_segments:
 	pushq %rax
 	lretq
 
-/* rt_enter_user(fn, stack, rflags): iretq to ring 3. */
+/* rt_enter_user(fn, stack, rflags, arg): iretq to ring 3, fn(arg). */
 	.globl rt_enter_user
 rt_enter_user:
+	movq %rcx, %r8
 	movw $0x1b, %ax
 	movw %ax, %ds
 	movw %ax, %es
@@ -35,6 +37,7 @@ rt_enter_user:
 	pushq %rdx
 	pushq $0x23
 	pushq %rdi
+	movq %r8, %rdi
 	iretq
 
 /* Stubs: push an error code (0 if the CPU gave none) and the vector. */

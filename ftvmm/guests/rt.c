@@ -20,12 +20,20 @@ u64 rt_mem_bytes;
 volatile u64 rt_ticks;
 static void (*tick_fn)(u64 rip);
 static void (*irq_fn[16])(void);
-static u64 gdt[7] __attribute__((aligned(16)));
+#define RT_MAX_CPUS 8
+#define RT_CPU_STACK (256UL << 10)	/* ftvmm's per-vCPU stack spacing */
+u64 rt_ncpus = 1;
+/* Per vCPU: its own GDT (with its TSS) and TSS; the IDT is shared (every
+ * vCPU writes the same gates). */
+static u64 gdt[RT_MAX_CPUS][7] __attribute__((aligned(16)));
 static u64 idt[2 * 49] __attribute__((aligned(16)));
-static struct tss tss __attribute__((aligned(16)));
+static struct tss tss[RT_MAX_CPUS] __attribute__((aligned(16)));
+void rt_ap_main(u64 cpu) __attribute__((weak));
 extern const u64 rt_isr_table[];
 void rt_load_segments(void);
-void rt_enter_user(void (*fn)(void), u64 stack, u64 rflags) __attribute__((noreturn));
+void rt_enter_user(void (*fn)(u64), u64 stack, u64 rflags, u64 arg) __attribute__((noreturn));
+
+static u64 *gdt_of(u64 cpu) { return gdt[cpu]; }
 
 struct dtr {
 	u16 limit;
@@ -39,27 +47,41 @@ static void set_gate(int vec, u64 fn, u64 dpl)
 	idt[2 * vec + 1] = fn >> 32;
 }
 
-static void user_start(void)
+static void user_start(u64 cpu)
 {
-	guest_main();
+	if (cpu)
+		rt_ap_main(cpu);
+	else
+		guest_main();
 	rt_exit(0);
 }
 
-void rt_init(u64 mem)
+/* mem, cpu, ncpus: RDI, RSI, RDX as ftvmm starts each vCPU. */
+void rt_init(u64 mem, u64 cpu, u64 ncpus)
 {
-	rt_mem_bytes = mem;
-	u64 t = (u64)&tss;
+	if (cpu && (!rt_ap_main || cpu >= RT_MAX_CPUS))
+		for (;;)	/* a guest without SMP code: park this vCPU */
+			__asm__ volatile("cli; hlt");
+	/* Every vCPU stores the count before it uses it: an AP may run
+	 * ahead of vCPU 0. */
+	rt_ncpus = ncpus;
+	if (!cpu)
+		rt_mem_bytes = mem;
+	u64 top = mem - 4096 - cpu * RT_CPU_STACK;
+	struct tss *ts = &tss[cpu];
+	u64 *gdt = gdt_of(cpu);
+	u64 t = (u64)ts;
 	gdt[1] = 0x00af9b000000ffffUL;	/* 0x08 kernel code */
 	gdt[2] = 0x00cf93000000ffffUL;	/* 0x10 kernel data */
 	gdt[3] = 0x00cff3000000ffffUL;	/* 0x1b user data */
 	gdt[4] = 0x00affb000000ffffUL;	/* 0x23 user code */
-	gdt[5] = (sizeof(tss) - 1) | (t & 0xffffff) << 16 | 0x89UL << 40 |
+	gdt[5] = (sizeof(*ts) - 1) | (t & 0xffffff) << 16 | 0x89UL << 40 |
 		 (t >> 24 & 0xff) << 56;	/* 0x28 TSS */
 	gdt[6] = t >> 32;
-	tss.rsp0 = mem - 4096 - 64;
-	tss.iomap = __builtin_offsetof(struct tss, bitmap);
-	tss.bitmap[8192] = 0xff;
-	struct dtr g = {sizeof(gdt) - 1, (u64)gdt};
+	ts->rsp0 = top - 64;
+	ts->iomap = __builtin_offsetof(struct tss, bitmap);
+	ts->bitmap[8192] = 0xff;
+	struct dtr g = {7 * 8 - 1, (u64)gdt};
 	__asm__ volatile("lgdt %0" :: "m"(g));
 	rt_load_segments();
 	__asm__ volatile("ltr %w0" :: "r"(0x28));
@@ -70,7 +92,7 @@ void rt_init(u64 mem)
 	struct dtr d = {sizeof(idt) - 1, (u64)idt};
 	__asm__ volatile("lidt %0" :: "m"(d));
 	/* ring 3, interrupts off; user stack 64 KiB below ours */
-	rt_enter_user(user_start, mem - 4096 - 65536, 0x3002);
+	rt_enter_user(user_start, top - 65536, 0x3002, cpu);
 }
 
 void rt_isr(struct frame *f)

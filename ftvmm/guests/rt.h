@@ -29,7 +29,10 @@ static inline void rt_cli(void) { __asm__ volatile("int $0x30" :: "a"(0) : "memo
 extern u64 rt_mem_bytes;		/* RAM size from the VMM */
 extern volatile u64 rt_ticks;		/* IRQ0 count (rt_pit_start) */
 
-void guest_main(void);
+void guest_main(void);		/* vCPU 0 */
+/* vCPU n > 0 of an SMP guest (optional: without it they halt). */
+void rt_ap_main(u64 cpu);
+extern u64 rt_ncpus;		/* vCPUs (RDX at entry) */
 void rt_exit(u8 code) __attribute__((noreturn));
 void rt_putc(char c);
 void rt_puts(const char *s);

@@ -1,7 +1,9 @@
 #!/bin/sh
 # cli_test.sh FTVMM GUEST_DIR - the ftvmm command line end to end: exit
 # statuses, record -> replay, divergence and corrupt-log statuses,
-# snapshot -> restore of a delta chain, virtio-blk (--disk). Exits 77 (skip) without /dev/kvm.
+# snapshot -> restore of a delta chain, virtio-blk (--disk), SMP epochs
+# (--vcpus; the worker is $FTVMM_SMP_GUEST, default smp). Exits 77 (skip)
+# without /dev/kvm.
 set -u
 ftvmm=$1 guests=$2
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
@@ -104,4 +106,50 @@ expect 2 "a missing disk" "$ftvmm" run --disk "$t/none" "$guests/blkrmw.elf"
 expect 1 "snapshots of a VM with a disk" "$ftvmm" run --disk "$t/disk.snap" --snapshot "$t/bsnap" \
 	--snapshot-every 1000 --serial "$t/x" "$guests/blkrmw.elf"
 expect 2 "its restore without --disk is refused" "$ftvmm" restore --serial "$t/x" "$t/bsnap.0"
+
+# SMP: the worker on 2 vCPUs, recorded by epochs; replay applies them;
+# go-live from a cut log prints exactly what the primary had not
+# released.
+smp=$guests/${FTVMM_SMP_GUEST:-smp}.elf
+expect 2 "--vcpus 9 is refused" "$ftvmm" run --vcpus 9 "$smp"
+expect 2 "--vcpus 0 is refused" "$ftvmm" run --vcpus 0 "$smp"
+expect 2 "--disk with --vcpus 2 is refused" "$ftvmm" run --vcpus 2 --disk "$t/disk0" "$smp"
+expect 1 "smp worker, 1 vCPU" "$ftvmm" run --serial "$t/smp1" "$smp"
+expect 1 "smp worker, 2 vCPUs, recorded" "$ftvmm" run --vcpus 2 --epoch 10 --epoch-hash \
+	--record "$t/smp.log" --serial "$t/smp2" --stats "$t/smp.json" "$smp"
+[ "$(tail -1 "$t/smp1")" = "$(tail -1 "$t/smp2")" ] && grep -q "result" "$t/smp1" &&
+	echo "ok: same result with 1 and 2 vCPUs" || { echo "FAIL: smp results differ"; fail=1; }
+expect 1 "replay the SMP log" "$ftvmm" replay --log "$t/smp.log" --stats "$t/smprep.json" "$smp"
+grep -q "epochs applied" "$t/err" && echo "ok: epochs applied reported" ||
+	{ echo "FAIL: no epochs applied"; fail=1; }
+e1=$(grep '"epochs"' "$t/smp.json" | tr -dc 0-9) e2=$(grep epochs_applied "$t/smprep.json" | tr -dc 0-9)
+[ -n "$e1" ] && [ "$e1" = "$e2" ] && echo "ok: $e2 epochs applied" ||
+	{ echo "FAIL: epochs $e1 / $e2"; fail=1; }
+h1=$(grep '"mem_hash"' "$t/smp.json") h2=$(grep '"mem_hash"' "$t/smprep.json")
+[ "$h1" = "$h2" ] && echo "ok: replayed SMP memory equals the primary's" ||
+	{ echo "FAIL: memory hash $h1 / $h2"; fail=1; }
+size=$(stat -c %s "$t/smp.log")
+head -c $((size / 2 / 8 * 8 + 4)) "$t/smp.log" > "$t/smpcut.log"
+expect 2 "truncated SMP log" "$ftvmm" replay --log "$t/smpcut.log" "$smp"
+expect 1 "truncated SMP log, --go-live" "$ftvmm" replay --go-live --log "$t/smpcut.log" \
+	--serial "$t/smplive" --stats "$t/smplive.json" "$smp"
+cb=$(grep applied_console_bytes "$t/smplive.json" | tr -dc 0-9)
+{ head -c "$cb" "$t/smp2"; cat "$t/smplive"; } > "$t/smpjoined"
+same "$t/smp2" "$t/smpjoined" "released bytes + the new primary's output = the plain output"
+expect 2 "an SMP log replayed with another image is refused" "$ftvmm" replay \
+	--log "$t/smp.log" "$guests/compute.elf"
+# Every epoch: of 20 ms for the full worker, 1 ms for the rig's short one.
+sep=20
+[ "${FTVMM_SMP_GUEST:-smp}" = smp ] || sep=1
+expect 1 "SMP snapshots every epoch of $sep ms" "$ftvmm" run --vcpus 2 --epoch $sep \
+	--snapshot "$t/ssnap" --snapshot-every 1 --serial "$t/sfull" --stats "$t/sfull.json" "$smp"
+set --
+while [ -f "$t/ssnap.$#" ]; do set -- "$@" "$t/ssnap.$#"; done
+[ $# -ge 2 ] && echo "ok: $# SMP snapshot files" || { echo "FAIL: $# SMP snapshot files"; fail=1; }
+expect 1 "restore the SMP snapshot + its deltas" "$ftvmm" restore --serial "$t/srest" \
+	--stats "$t/srest.json" "$@"
+tail -c "$(stat -c %s "$t/srest")" "$t/sfull" > "$t/sfull.tail"
+same "$t/sfull.tail" "$t/srest" "restored SMP run prints the rest of the original output"
+grep -q "result" "$t/sfull" && echo "ok: the SMP run with snapshots finished" ||
+	{ echo "FAIL: the SMP run with snapshots did not finish"; fail=1; }
 exit $fail

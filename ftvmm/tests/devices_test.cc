@@ -1,8 +1,10 @@
 // devices_test.cc - each device's registers, with a settable clock.
 #include <catch2/catch.hpp>
 #include <string>
+#include <unistd.h>
 
 #include "devices.h"
+#include "machine.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -178,4 +180,35 @@ TEST_CASE("exit port: status is (value << 1) | 1")
 	ExitPort g;
 	Out(g, 0, 0xff);
 	CHECK(g.status() == 0xff);
+}
+
+// SMP epochs: bytes put with the pending tag get their epoch's tag at its
+// end, and only an ACK covering that tag releases them, in order.
+TEST_CASE("console: pending bytes are retagged at their epoch's end", "[console]")
+{
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	{
+		Console c(fds[1]);
+		c.set_hold(true);
+		c.set_tag(UINT64_MAX);
+		c.Put('a');
+		c.Put('b');
+		c.Retag(UINT64_MAX, 10); // epoch 0 ends at log position 10
+		c.Put('c');		 // epoch 1
+		c.Release(9);
+		CHECK(c.held() == 3);
+		c.Release(UINT64_MAX - 1); // a pending byte is never covered
+		CHECK(c.held() == 1);
+		c.Retag(UINT64_MAX, 20);
+		c.Release(20);
+		CHECK(c.held() == 0);
+		CHECK(c.produced() == 3);
+		CHECK(c.stats().released == 3);
+	}
+	char buf[8] = {};
+	CHECK(read(fds[0], buf, sizeof(buf)) == 3);
+	CHECK(std::string(buf) == "abc");
+	close(fds[0]);
+	close(fds[1]);
 }

@@ -8,7 +8,8 @@
 # primary's session statistics (ftctl, Prometheus) count every console
 # byte as one output held and released. Then the same failover with
 # blkrmw and a disk on each host: the secondary's disk ends as a run
-# without failover leaves it.
+# without failover leaves it. Then the SMP worker on 2 vCPUs by epochs:
+# lockstep and failover.
 FTVMM=$1 G=$2
 FTCTL=${FTCTL:-$BIN/../ftctl/ftctl}
 [ -r /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
@@ -161,4 +162,48 @@ mismatch() { # SESSION TAG WANT_MESSAGE SECONDARY_GUEST [SECONDARY_OPTION...]
 }
 mismatch vm4 four "the primary runs another image" ticker
 mismatch vm5 five "the primary has 67108864 bytes of RAM" clock --mem 32M
-echo "ok: a secondary for another image or RAM size refuses the live log at once"
+mismatch vm8 eight "and 1 vCPUs, this VM 0 and 2" clock --vcpus 2
+echo "ok: a secondary for another image, RAM size or vCPU count refuses the live log at once"
+
+# 5. SMP: the worker on 2 vCPUs, replicated by epochs through the rings.
+# Lockstep: the secondary applies every epoch (RAM hash checked) and
+# ends with the primary's memory, printing nothing; the primary printed
+# everything (each byte released once its epoch was acknowledged).
+GUEST=smp
+rc=0
+"$FTVMM" run --vcpus 2 --serial "$T/smp.plain" "$G/smp.elf" || rc=$?
+[ $rc = 1 ] || fail "plain smp run: status $rc"
+secondary vm6 six --vcpus 2
+rc=0
+primary vm6 six --vcpus 2 --epoch-hash || rc=$?
+[ $rc = 1 ] || fail "smp primary status $rc: $(cat "$T/six.pri.log")"
+rc=0
+wait $SEC || rc=$?
+[ $rc = 1 ] || fail "smp secondary status $rc: $(cat "$T/six.sec.log")"
+cmp -s "$T/six.pri.out" "$T/smp.plain" || fail "smp primary printed otherwise"
+[ ! -s "$T/six.sec.out" ] || fail "the smp secondary printed without going live"
+h1=$(grep '"mem_hash"' "$T/six.pri.json") h2=$(grep '"mem_hash"' "$T/six.sec.json")
+[ -n "$h1" ] && [ "$h1" = "$h2" ] || fail "smp memory differs: $h1 / $h2"
+echo "ok: SMP epochs through ftlogd: $(grep -o '[0-9]* epochs applied' "$T/six.sec.log")"
+# Failover: the primary printed at most what the secondary's last epoch
+# covers; the secondary's output continues exactly there.
+secondary vm7 seven --vcpus 2
+primary vm7 seven --vcpus 2 &
+PRI=$!
+PIDS="$PIDS $PRI"
+for _ in $(seq 1 1000); do
+	grep -q "round 1500/" "$T/seven.pri.out" 2>/dev/null && break
+	sleep 0.01
+done
+pkill -STOP -P "$PRI" ftvmm 2>/dev/null || true
+rc=0
+wait $SEC || rc=$?
+pkill -KILL -P "$PRI" ftvmm 2>/dev/null || true
+[ $rc = 1 ] || fail "smp secondary status $rc after failover: $(cat "$T/seven.sec.log")"
+n=$(stat -c %s "$T/seven.pri.out")
+cb=$(grep applied_console_bytes "$T/seven.sec.json" | tr -dc 0-9)
+head -c "$n" "$T/smp.plain" | cmp -s - "$T/seven.pri.out" || fail "smp primary printed otherwise"
+[ "$n" -le "$cb" ] || fail "the primary printed $n bytes, the secondary's epoch covers $cb"
+{ head -c "$cb" "$T/smp.plain"; cat "$T/seven.sec.out"; } | cmp -s - "$T/smp.plain" ||
+	fail "smp: the secondary's output does not continue the covered bytes"
+echo "ok: SMP failover: primary printed $n bytes, secondary went live after $cb"

@@ -57,7 +57,7 @@ std::string Booted::Output() const
 }
 
 Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem,
-	    const std::string &disk)
+	    const std::string &disk, unsigned vcpus)
 {
 	b->console_fd = memfd_create("console", MFD_CLOEXEC);
 	if (b->console_fd < 0)
@@ -67,6 +67,7 @@ Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem,
 	cfg.dirty_log = dirty_log;
 	cfg.console_fd = b->console_fd;
 	cfg.disk = disk;
+	cfg.vcpus = vcpus;
 	Status s = Machine::Create(cfg, &b->m);
 	if (!s.ok())
 		return s;

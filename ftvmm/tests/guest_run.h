@@ -27,7 +27,7 @@ struct Booted {
 };
 // disk: virtio-blk on this file (none if empty).
 Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem = 64ULL << 20,
-	    const std::string &disk = "");
+	    const std::string &disk = "", unsigned vcpus = 1);
 
 struct GuestRun {
 	Status s;

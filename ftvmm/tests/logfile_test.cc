@@ -34,6 +34,10 @@ static_assert(KVM_FT_REC_VMM_BLK_READ == 0x10b);
 static_assert(KVM_FT_DEV_RTC == 5);
 static_assert(KVM_FT_DEV_VIRTIO_BLK == 6);
 static_assert(sizeof(kvm_ft_vmm_file_hdr) == 64);
+static_assert(sizeof(kvm_ft_vmm_epoch) == 80);
+static_assert(offsetof(kvm_ft_vmm_epoch, mem_hash) == 64);
+static_assert(KVM_FT_REC_VMM_EPOCH_BEGIN == 0x10d);
+static_assert(KVM_FT_REC_VMM_EPOCH_END == 0x10e);
 
 namespace {
 std::string TempPath(const char *tag)

@@ -17,16 +17,18 @@ for m in \$(cat /lib/modules/load); do
 done
 echo "rig: /dev/kvm \$(test -c /dev/kvm && echo yes) /dev/kvm_ft \$(test -c /dev/kvm_ft && echo yes)"
 cd /tmp
+# The rig's VM has 1 CPU: the SMP worker's vCPUs share it; few rounds.
+export FTVMM_SMP_GUEST=smp_small
 /bin/ftvmm_kvm_test $filter; echo "rig: ftvmm_kvm_test exit \$?"
 sh /bin/cli_test.sh /bin/ftvmm /guests; echo "rig: cli_test exit \$?"
 EOF2
 files="$build/ftvmm/ftvmm $build/ftvmm/ftvmm_kvm_test $top/ftvmm/tests/cli_test.sh"
-for g in compute ticker rtc dirtier blkrmw; do
+for g in compute ticker rtc dirtier blkrmw smp smp_small; do
 	files="$files $build/ftvmm/guests/$g.elf:/guests/$g.elf"
 done
 [ -f "$top/kmod/kvm_ft.ko" ] && files="$files $top/kmod/kvm_ft.ko:/lib/kvm_ft.ko"
 # The test binary looks for guests where it was built: mirror that path.
-for g in compute ticker rtc dirtier blkrmw; do
+for g in compute ticker rtc dirtier blkrmw smp smp_small; do
 	files="$files $build/ftvmm/guests/$g.elf:$build/ftvmm/guests/$g.elf"
 done
 # shellcheck disable=SC2086

@@ -41,6 +41,8 @@ enum kvm_ft_vmm_rec_type {
 	KVM_FT_REC_VMM_BLK_READ,	/* struct kvm_ft_vmm_blk_read + data */
 	KVM_FT_REC_VMM_START,		/* struct kvm_ft_vmm_start: first record
 					 * of a log shipped live */
+	KVM_FT_REC_VMM_EPOCH_BEGIN,	/* struct kvm_ft_vmm_epoch: SMP epoch */
+	KVM_FT_REC_VMM_EPOCH_END,	/* struct kvm_ft_vmm_epoch: it is complete */
 	__KVM_FT_REC_VMM_LAST,
 
 	/*
@@ -84,8 +86,30 @@ struct kvm_ft_vmm_start {
 	__u64 mem_bytes;	/* guest RAM */
 	__u64 image_hash;	/* FNV-1a 64 of the image (as the file header) */
 	__u64 disk_bytes;	/* virtio-blk capacity, 0 without a disk */
-	__u32 nr_vcpus;		/* 1 */
+	__u32 nr_vcpus;		/* 1..8 */
 	__u32 reserved;		/* zero */
+};
+
+/*
+ * SMP (nr_vcpus > 1): the log is checkpoints only, one per epoch:
+ *   EPOCH_BEGIN, CKPT_PAGE..., nr_vcpus CKPT_CPU (vCPU 0, 1, ... in
+ *   order), CKPT_DEV..., EPOCH_END
+ * all with hdr.pos = epoch number. An epoch without its EPOCH_END is
+ * incomplete and never applied. Epoch 0 is FULL (every non-zero page);
+ * the others DELTA (pages dirtied since the previous epoch). END follows
+ * the last epoch when the guest ended.
+ */
+struct kvm_ft_vmm_epoch {
+	struct kvm_ft_rec_hdr hdr;
+	__u64 number;		/* epochs before this one */
+	__u32 kind;		/* KVM_FT_CKPT_FULL or _DELTA */
+	__u32 nr_vcpus;		/* CKPT_CPU records in the epoch */
+	__u32 pages;		/* CKPT_PAGE records (END; 0 in BEGIN) */
+	__u32 reserved;		/* zero */
+	__u64 mem_hash;		/* END: FNV-1a 64 of all RAM once applied,
+				 * 0 = not computed (BEGIN: 0) */
+	__u64 console_bytes;	/* END: console bytes the guest wrote
+				 * before the epoch's end (BEGIN: 0) */
 };
 
 struct kvm_ft_vmm_blk_read {

@@ -1,0 +1,540 @@
+// smp.cc - vCPU threads, epochs of checkpoints and their replay (smp.h).
+#include "smp.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "cpu_state.h"
+#include "exits.h"
+
+namespace kvmft::vmm {
+
+namespace {
+int SmpKickSignal() { return SIGRTMIN + 2; }
+void OnSmpKick(int) {}
+
+bool PageIsZero(const uint8_t *p)
+{
+	const auto *w = reinterpret_cast<const uint64_t *>(p);
+	for (size_t i = 0; i < kPageSize / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+} // namespace
+
+SmpVm::SmpVm(Machine *m, const SmpConfig &cfg) : m_(m), cfg_(cfg)
+{
+	struct sigaction sa {};
+	sa.sa_handler = OnSmpKick;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SmpKickSignal(), &sa, nullptr);
+}
+
+SmpVm::~SmpVm()
+{
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		ended_ = true;
+		stop_ = false;
+	}
+	cv_.notify_all();
+	for (unsigned i = 0; i < thr_.size(); i++)
+		Kick(i);
+	for (auto &t : thr_)
+		t.join();
+}
+
+void SmpVm::Kick(unsigned i)
+{
+	if (i < tids_.size())
+		pthread_kill(tids_[i], SmpKickSignal());
+}
+
+void SmpVm::Fail(const Status &s)
+{
+	std::lock_guard<std::mutex> g(mu_);
+	if (err_.ok() && !ended_)
+		err_ = s;
+	ended_ = true;
+	cv_.notify_all();
+}
+
+// vCPU 0 only, with io_mu held: timer edge into the PIC, then inject the
+// PIC's vector if the guest can take it now, else ask for a window.
+void SmpVm::DeliverIrq()
+{
+	Pic &pic = m_->pic();
+	uint64_t now = m_->Now();
+	if (m_->pit().NextIrq() <= now && m_->pit().PollIrq(now))
+		pic.Raise(0);
+	kvm_run *run = m_->vm().run(0);
+	if (!pic.Pending()) {
+		run->request_interrupt_window = 0;
+		return;
+	}
+	if (run->ready_for_interrupt_injection && run->if_flag) {
+		int vec = pic.Ack();
+		if (vec >= 0) {
+			Status s = m_->vm().Inject(static_cast<uint32_t>(vec));
+			if (!s.ok())
+				Fail(s);
+		}
+		run->request_interrupt_window = 0;
+	} else {
+		run->request_interrupt_window = 1;
+	}
+}
+
+Status SmpVm::HandleExit(unsigned i, bool *halted)
+{
+	kvm_run *run = m_->vm().run(i);
+	*halted = false;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+	case KVM_EXIT_MMIO: {
+		std::lock_guard<std::mutex> g(m_->io_mu());
+		if (run->exit_reason == KVM_EXIT_IO)
+			DoPortIo(run, &m_->pio());
+		else
+			DoMmio(run, &m_->mmio());
+		if (m_->exit_port().done()) {
+			std::lock_guard<std::mutex> g2(mu_);
+			if (!ended_) {
+				ended_ = true;
+				status_ = m_->exit_port().status();
+			}
+			cv_.notify_all();
+		}
+		return Status::Ok();
+	}
+	case KVM_EXIT_HLT:
+		*halted = true;
+		return Status::Ok();
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+	case KVM_EXIT_INTR:
+		return Status::Ok();
+	default:
+		return Status::Error(EFAULT, fmt::format("vCPU {}: unexpected exit {} at rip {:#x}",
+							 i, run->exit_reason, run->s.regs.regs.rip));
+	}
+}
+
+void SmpVm::VcpuLoop(unsigned i)
+{
+	kvm_run *run = m_->vm().run(i);
+	bool halted = false;
+	for (;;) {
+		{
+			std::unique_lock<std::mutex> l(mu_);
+			// A vCPU other than 0 that halted has nothing to wake
+			// it (interrupts go to vCPU 0): it stays parked.
+			bool parked_forever = halted && i != 0;
+			if ((stop_ || parked_forever) && !ended_) {
+				l.unlock();
+				Status s = m_->vm().Settle(i); // completes a pending I/O
+				l.lock();
+				if (!s.ok()) {
+					l.unlock();
+					Fail(s);
+					return;
+				}
+				parked_++;
+				cv_.notify_all();
+				cv_.wait(l, [&] { return ended_ || (!stop_ && !parked_forever); });
+				parked_--;
+			}
+			if (ended_)
+				return;
+			run->immediate_exit = 0;
+		}
+		if (i == 0) {
+			std::lock_guard<std::mutex> g(m_->io_mu());
+			if (halted) {
+				uint64_t next = m_->pit().NextIrq();
+				if (!run->if_flag || next == UINT64_MAX) {
+					Fail(Status::Error(EFAULT, fmt::format(
+						"vCPU 0 halted at rip {:#x} with {}", run->s.regs.regs.rip,
+						run->if_flag ? "no timer programmed" : "interrupts disabled")));
+					return;
+				}
+			}
+			DeliverIrq();
+		}
+		if (i == 0 && halted && !m_->pic().Pending()) {
+			// Sleep until the timer's next edge, a stop or the end.
+			uint64_t next = m_->pit().NextIrq();
+			uint64_t now = m_->Now();
+			std::unique_lock<std::mutex> l(mu_);
+			cv_.wait_for(l, std::chrono::nanoseconds(next > now ? next - now : 0),
+				     [&] { return stop_ || ended_; });
+			continue;
+		}
+		halted = false;
+		int r = ioctl(m_->vm().vcpu_fd(i), KVM_RUN, 0);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			Fail(Status::Errno(fmt::format("KVM_RUN vCPU {}", i)));
+			return;
+		}
+		Status s = HandleExit(i, &halted);
+		if (!s.ok()) {
+			Fail(s);
+			return;
+		}
+	}
+}
+
+// Parks every vCPU outside KVM_RUN with its last exit completed.
+void SmpVm::Stop()
+{
+	std::unique_lock<std::mutex> l(mu_);
+	stop_ = true;
+	for (unsigned i = 0; i < thr_.size(); i++) {
+		m_->vm().run(i)->immediate_exit = 1;
+		Kick(i);
+	}
+	cv_.wait(l, [&] { return ended_ || parked_ == thr_.size(); });
+}
+
+void SmpVm::Resume()
+{
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		stop_ = false;
+	}
+	cv_.notify_all();
+}
+
+Status SmpVm::WriteEpoch()
+{
+	Vm &vm = m_->vm();
+	const uint64_t t0 = MonotonicNowNs();
+	uint64_t bytes = 0;
+	auto append = [&](void *rec, uint32_t len) {
+		bytes += len;
+		return sink_->Append(rec, len);
+	};
+	const uint32_t kind = number_ ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL;
+	kvm_ft_vmm_epoch e{};
+	InitRec(&e.hdr, KVM_FT_REC_VMM_EPOCH_BEGIN, sizeof(e), number_);
+	e.number = number_;
+	e.kind = kind;
+	e.nr_vcpus = vm.nr_vcpus();
+	Status s = append(&e, sizeof(e));
+	if (!s.ok())
+		return s;
+	std::vector<uint64_t> dirty;
+	if (!(s = vm.FetchDirty(&dirty)).ok())
+		return s;
+	std::vector<uint8_t> buf(sizeof(kvm_ft_vmm_page) + kPageSize);
+	auto *p = reinterpret_cast<kvm_ft_vmm_page *>(buf.data());
+	uint32_t pages = 0;
+	for (uint64_t pg = 0; pg < vm.mem_bytes() / kPageSize; pg++) {
+		const uint8_t *src = vm.mem() + pg * kPageSize;
+		if (kind == KVM_FT_CKPT_DELTA ? !(dirty[pg / 64] & (1ULL << (pg % 64)))
+					      : PageIsZero(src))
+			continue;
+		InitRec(&p->hdr, KVM_FT_REC_VMM_CKPT_PAGE, buf.size(), number_);
+		p->gpa = pg * kPageSize;
+		memcpy(buf.data() + sizeof(*p), src, kPageSize);
+		if (!(s = append(buf.data(), buf.size())).ok())
+			return s;
+		pages++;
+	}
+	for (unsigned i = 0; i < vm.nr_vcpus(); i++) {
+		std::vector<uint8_t> cpu;
+		if (!(s = SaveCpu(vm, &cpu, i)).ok())
+			return s.Wrap(fmt::format("vCPU {}", i));
+		auto *h = reinterpret_cast<kvm_ft_rec_hdr *>(cpu.data());
+		InitRec(h, KVM_FT_REC_VMM_CKPT_CPU, cpu.size(), number_);
+		if (!(s = append(cpu.data(), cpu.size())).ok())
+			return s;
+	}
+	for (Stateful *d : m_->devices()) {
+		std::vector<uint8_t> state;
+		d->Save(&state);
+		std::vector<uint8_t> rec((sizeof(kvm_ft_vmm_dev) + state.size() + 7) & ~size_t{7});
+		auto *r = reinterpret_cast<kvm_ft_vmm_dev *>(rec.data());
+		InitRec(&r->hdr, KVM_FT_REC_VMM_CKPT_DEV, rec.size(), number_);
+		r->id = d->state_id();
+		r->bytes = static_cast<uint32_t>(state.size());
+		memcpy(rec.data() + sizeof(*r), state.data(), state.size());
+		if (!(s = append(rec.data(), rec.size())).ok())
+			return s;
+	}
+	InitRec(&e.hdr, KVM_FT_REC_VMM_EPOCH_END, sizeof(e), number_);
+	e.pages = pages;
+	e.mem_hash = cfg_.hash_epochs ? vm.MemHash() : 0;
+	e.console_bytes = m_->console().produced();
+	if (!(s = append(&e, sizeof(e))).ok())
+		return s;
+	if (!(s = sink_->Flush()).ok())
+		return s;
+	// The epoch's console bytes wait for the ACK of its end.
+	m_->console().Retag(kEpochPending, sink_->tag());
+	number_++;
+	st_.epochs++;
+	st_.pages += pages;
+	st_.epoch_bytes.push_back(bytes);
+	if (number_ > 1) // epoch 0 is written before the vCPUs start
+		st_.stop_ns.push_back(MonotonicNowNs() - t0);
+	return Status::Ok();
+}
+
+Status SmpVm::Run(int *status)
+{
+	const unsigned n = m_->vm().nr_vcpus();
+	if (ack_) {
+		m_->console().set_hold(true);
+		m_->console().set_tag(kEpochPending);
+	}
+	Status s;
+	number_ = 0; // a new log (also after going live) starts FULL
+	if (sink_ && !(s = WriteEpoch()).ok())
+		return s.Wrap("epoch 0");
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		ended_ = false;
+		stop_ = false;
+		err_ = Status::Ok();
+	}
+	tids_.assign(n, pthread_t{});
+	std::mutex start_mu;
+	std::condition_variable start_cv;
+	unsigned started = 0;
+	for (unsigned i = 0; i < n; i++)
+		thr_.emplace_back([this, i, &start_mu, &start_cv, &started] {
+			{
+				std::lock_guard<std::mutex> g(start_mu);
+				tids_[i] = pthread_self();
+				started++;
+			}
+			start_cv.notify_all();
+			VcpuLoop(i);
+		});
+	{
+		std::unique_lock<std::mutex> l(start_mu);
+		start_cv.wait(l, [&] { return started == n; });
+	}
+	uint64_t next_epoch = MonotonicNowNs() + cfg_.epoch_ns;
+	for (;;) {
+		uint64_t now = MonotonicNowNs();
+		uint64_t wake = now + cfg_.slice_ns;
+		const bool epochs = sink_ || at_epoch_;
+		if (epochs && next_epoch < wake)
+			wake = next_epoch;
+		{
+			std::unique_lock<std::mutex> l(mu_);
+			cv_.wait_for(l, std::chrono::nanoseconds(wake > now ? wake - now : 0),
+				     [&] { return ended_; });
+			if (ended_)
+				break;
+		}
+		now = MonotonicNowNs();
+		if (epochs && now >= next_epoch) {
+			Stop();
+			{
+				std::lock_guard<std::mutex> g(mu_);
+				if (ended_)
+					break;
+			}
+			s = sink_ ? WriteEpoch() : Status::Ok();
+			if (s.ok() && at_epoch_)
+				s = at_epoch_();
+			if (!s.ok()) {
+				Fail(s.Wrap(fmt::format("epoch {}", number_)));
+				break;
+			}
+			Resume();
+			if (ack_)
+				m_->console().Release(ack_());
+			next_epoch = MonotonicNowNs() + cfg_.epoch_ns;
+		} else {
+			std::lock_guard<std::mutex> g(m_->io_mu());
+			if (m_->pit().NextIrq() <= m_->Now())
+				Kick(0);
+		}
+	}
+	// The guest ended (or failed): stop the others, keep its last state.
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		ended_ = true;
+		stop_ = false;
+	}
+	cv_.notify_all();
+	for (unsigned i = 0; i < n; i++) {
+		m_->vm().run(i)->immediate_exit = 1;
+		Kick(i);
+	}
+	for (auto &t : thr_)
+		t.join();
+	thr_.clear();
+	tids_.clear();
+	if (!err_.ok())
+		return err_;
+	*status = status_;
+	if (sink_) {
+		// The last epoch covers the last console bytes; END follows.
+		if (!(s = WriteEpoch()).ok())
+			return s.Wrap("last epoch");
+		kvm_ft_vmm_end end{};
+		InitRec(&end.hdr, KVM_FT_REC_VMM_END, sizeof(end), number_);
+		end.status = static_cast<uint32_t>(status_);
+		if (!(s = sink_->Append(&end, sizeof(end))).ok() || !(s = sink_->Flush()).ok())
+			return s;
+	}
+	if (ack_) {
+		const uint64_t want = sink_ ? sink_->tag() : 0;
+		const uint64_t until = MonotonicNowNs() + cfg_.hold_timeout_ns;
+		while (ack_() < want && MonotonicNowNs() < until)
+			usleep(200);
+		m_->console().Release(ack_());
+		if (m_->console().held())
+			return Status::Error(ETIMEDOUT, fmt::format(
+				"{} console bytes never acknowledged: not released",
+				m_->console().held()));
+	}
+	m_->console().Flush();
+	return Status::Ok();
+}
+
+// Reads one epoch through EPOCH_END; applies it only if it is complete.
+Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *complete)
+{
+	Vm &vm = m_->vm();
+	*complete = false;
+	const auto *b = reinterpret_cast<const kvm_ft_vmm_epoch *>(begin);
+	if (begin->len != sizeof(*b) || b->number != st_.applied || b->nr_vcpus != vm.nr_vcpus() ||
+	    (b->kind != KVM_FT_CKPT_FULL && b->kind != KVM_FT_CKPT_DELTA) ||
+	    (b->number == 0) != (b->kind == KVM_FT_CKPT_FULL))
+		return Status::Error(EINVAL, fmt::format("epoch {}: bad EPOCH_BEGIN", st_.applied));
+	std::vector<const kvm_ft_rec_hdr *> recs;
+	const kvm_ft_vmm_epoch *end = nullptr;
+	uint32_t pages = 0, cpus = 0;
+	while (!end) {
+		const kvm_ft_rec_hdr *r;
+		Status s = src->Next(&r);
+		if (!s.ok())
+			return s.Wrap(fmt::format("epoch {}", b->number));
+		if (!r)
+			return Status::Ok(); // truncated: not applied
+		if (r->pos != b->number)
+			return Status::Error(EINVAL, fmt::format(
+				"epoch {}: record of epoch {} inside it", b->number, r->pos));
+		switch (r->type) {
+		case KVM_FT_REC_VMM_CKPT_PAGE: {
+			const auto *p = reinterpret_cast<const kvm_ft_vmm_page *>(r);
+			if (r->len != sizeof(*p) + kPageSize || p->gpa % kPageSize ||
+			    p->gpa >= vm.mem_bytes())
+				return Status::Error(EINVAL, fmt::format(
+					"epoch {}: bad CKPT_PAGE {:#x}", b->number, p->gpa));
+			pages++;
+			break;
+		}
+		case KVM_FT_REC_VMM_CKPT_CPU:
+			// The n-th CKPT_CPU is vCPU n's (hdr.vcpu is the
+			// ring's on a live log).
+			if (++cpus > vm.nr_vcpus())
+				return Status::Error(EINVAL, fmt::format(
+					"epoch {}: more than {} CKPT_CPU", b->number, vm.nr_vcpus()));
+			break;
+		case KVM_FT_REC_VMM_CKPT_DEV:
+			break;
+		case KVM_FT_REC_VMM_EPOCH_END:
+			end = reinterpret_cast<const kvm_ft_vmm_epoch *>(r);
+			if (r->len != sizeof(*end) || end->number != b->number ||
+			    end->pages != pages || cpus != vm.nr_vcpus())
+				return Status::Error(EINVAL, fmt::format(
+					"epoch {}: EPOCH_END announces {} pages, {} seen, {} of {} "
+					"vCPUs", b->number, end->pages, pages, cpus, vm.nr_vcpus()));
+			continue;
+		default:
+			return Status::Error(EINVAL, fmt::format(
+				"epoch {}: unexpected record type {:#x}", b->number, r->type));
+		}
+		recs.push_back(r);
+	}
+	if (b->kind == KVM_FT_CKPT_FULL &&
+	    madvise(vm.mem(), vm.mem_bytes(), MADV_DONTNEED) < 0)
+		return Status::Errno("zero guest RAM for a full epoch");
+	unsigned cpu = 0;
+	for (const kvm_ft_rec_hdr *r : recs) {
+		Status s;
+		if (r->type == KVM_FT_REC_VMM_CKPT_PAGE) {
+			const auto *p = reinterpret_cast<const kvm_ft_vmm_page *>(r);
+			memcpy(vm.mem() + p->gpa, reinterpret_cast<const uint8_t *>(p) + sizeof(*p),
+			       kPageSize);
+			// A secondary that goes live and records logs these
+			// pages in its first epoch anyway (FULL).
+		} else if (r->type == KVM_FT_REC_VMM_CKPT_CPU) {
+			s = LoadCpu(vm, r, cpu++);
+		} else {
+			const auto *d = reinterpret_cast<const kvm_ft_vmm_dev *>(r);
+			if (r->len < sizeof(*d) || d->bytes > r->len - sizeof(*d))
+				return Status::Error(EINVAL, "CKPT_DEV: bad length");
+			s = Status::Error(EINVAL, fmt::format("CKPT_DEV: unknown device {}", d->id));
+			for (Stateful *dev : m_->devices())
+				if (dev->state_id() == d->id)
+					s = dev->Load(reinterpret_cast<const uint8_t *>(d) + sizeof(*d),
+						      d->bytes);
+		}
+		if (!s.ok())
+			return s.Wrap(fmt::format("epoch {}", b->number));
+	}
+	if (end->mem_hash) {
+		uint64_t h = vm.MemHash();
+		if (h != end->mem_hash)
+			return Status::Error(EPROTO, fmt::format(
+				"epoch {} (EPOCH_END record {}): memory hash {:016x} after applying "
+				"it, the primary had {:016x}", b->number, end->hdr.seq, h,
+				end->mem_hash));
+	}
+	st_.applied++;
+	st_.pages += pages;
+	st_.console_bytes = end->console_bytes;
+	st_.last_hash = end->mem_hash;
+	*complete = true;
+	return Status::Ok();
+}
+
+Status SmpVm::ApplyLog(RecordSource *src, int *status)
+{
+	*status = -1;
+	for (;;) {
+		const kvm_ft_rec_hdr *r;
+		Status s = src->Next(&r);
+		if (!s.ok())
+			return s.Wrap(fmt::format("after {} epochs", st_.applied));
+		if (!r)
+			return Status::Ok();
+		if (r->type == KVM_FT_REC_VMM_END) {
+			const auto *e = reinterpret_cast<const kvm_ft_vmm_end *>(r);
+			if (r->len != sizeof(*e))
+				return Status::Error(EINVAL, "END: bad record");
+			*status = static_cast<int>(e->status);
+			st_.ended = true;
+			return Status::Ok();
+		}
+		if (r->type != KVM_FT_REC_VMM_EPOCH_BEGIN)
+			return Status::Error(EINVAL, fmt::format(
+				"after {} epochs: record type {:#x} where an epoch or END was due",
+				st_.applied, r->type));
+		bool complete = false;
+		if (!(s = ApplyEpoch(r, src, &complete)).ok())
+			return s;
+		if (!complete) {
+			st_.torn_epoch = true;
+			return Status::Ok();
+		}
+	}
+}
+
+} // namespace kvmft::vmm
