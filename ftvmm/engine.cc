@@ -70,13 +70,16 @@ void Engine::SetAck(std::function<uint64_t()> ack)
 		m_->console().set_publish([ring](const OutputCounts &c) { ring->PublishOutputs(c); });
 	else
 		m_->console().set_publish(nullptr);
-	SetDiskMode();
+	SetOutputModes();
 }
 
-void Engine::SetDiskMode()
+void Engine::SetOutputModes()
 {
 	if (m_->blk())
 		m_->blk()->disk()->set_mode(src_ ? Disk::kReplay : ack_ ? Disk::kHold : Disk::kDirect);
+	if (m_->net())
+		m_->net()->link()->set_mode(src_ ? NetLink::kReplay
+					    : ack_ ? NetLink::kHold : NetLink::kDirect);
 }
 
 size_t Engine::Held() const
@@ -84,6 +87,8 @@ size_t Engine::Held() const
 	size_t n = m_->console().held();
 	if (m_->blk())
 		n += m_->blk()->disk()->overlay().size();
+	if (m_->net() && m_->net()->link()->mode() == NetLink::kHold)
+		n += m_->net()->link()->held();
 	return n;
 }
 
@@ -93,6 +98,8 @@ Status Engine::ReleaseHeld()
 		return Status::Ok();
 	uint64_t a = ack_();
 	m_->console().Release(a);
+	if (m_->net())
+		m_->net()->link()->Release(a);
 	if (m_->blk())
 		return m_->blk()->disk()->Release(a).Wrap("release disk writes");
 	return Status::Ok();
@@ -200,6 +207,7 @@ Status Engine::Enter()
 	run->request_interrupt_window = window_;
 	int r = ioctl(m_->vm().vcpu_fd(), KVM_RUN, 0);
 	queued_ = false;
+	ckpt_here_ = false;
 	if (r == 0)
 		return Status::Ok();
 	if (errno != EINTR && errno != EAGAIN)
@@ -263,9 +271,10 @@ Status Engine::DrainHeld()
 			return Status::Ok();
 		if (MonotonicNowNs() - t0 > cfg_.hold_timeout_ns)
 			return Status::Error(ETIMEDOUT, fmt::format(
-				"{} console bytes and {} disk writes still held: the log was "
-				"not acknowledged", m_->console().held(),
-				m_->blk() ? m_->blk()->disk()->overlay().size() : 0));
+				"{} console bytes, {} disk writes and {} network frames still "
+				"held: the log was not acknowledged", m_->console().held(),
+				m_->blk() ? m_->blk()->disk()->overlay().size() : 0,
+				m_->net() ? m_->net()->link()->held() : 0));
 		timespec ts{0, 100000};
 		nanosleep(&ts, nullptr);
 	}
@@ -286,6 +295,8 @@ Status Engine::HandleExit(bool *ended)
 		st_.positions++;
 		if (!(s = CheckExit(reason)).ok())
 			return s;
+		if (m_->net()) // frames sent in this exit: its position and tag
+			m_->net()->link()->set_tag(sink_ && !src_ ? sink_->tag() : 0, pos_);
 		if (reason == KVM_EXIT_HLT)
 			halted_ = true;
 		else if (reason == KVM_EXIT_IRQ_WINDOW_OPEN)

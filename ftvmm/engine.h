@@ -60,6 +60,8 @@ struct EngineStats {
 	uint64_t irqs = 0;		// interrupts injected
 	uint64_t windows = 0;		// interrupt windows requested
 	uint64_t went_live_at = 0;	// replay: position of go-live, else 0
+	uint64_t net_rx = 0;		// frames delivered to the guest
+	uint64_t net_resent = 0;	// go-live: replayed frames sent
 	CkptStats ckpt;			// checkpoints written or applied
 };
 
@@ -71,11 +73,11 @@ public:
 	void SetReplay(RecordSource *src)
 	{
 		src_ = src;
-		SetDiskMode();
+		SetOutputModes();
 	}
 	// Optional: output hold. ack() returns the log position (records)
-	// covered by the peer; console bytes and disk writes wait until
-	// covered.
+	// covered by the peer; console bytes, disk writes and network frames
+	// wait until covered.
 	void SetAck(std::function<uint64_t()> ack);
 
 	// Runs until the guest ends (*status = its exit status) or, when
@@ -110,10 +112,19 @@ private:
 	Status GoLive(bool in_exit);
 	Status StartLog();
 	Status DrainHeld();
-	// Console bytes and disk writes the ACK covers go out.
+	// Console bytes, disk writes and frames the ACK covers go out.
 	Status ReleaseHeld();
 	size_t Held() const;
-	void SetDiskMode();
+	void SetOutputModes();
+	// Primary: frames waiting in the tap go into the guest's receive
+	// buffers, each logged as NET_RX first; a checkpoint precedes them
+	// when the guest was stopped at a non-deterministic point.
+	Status NetInput();
+	// Primary: NET_SENT when the link sent frames since the last one.
+	Status LogNetSent();
+	Status ReplayNetRx(const kvm_ft_rec_hdr *r);
+	// A checkpoint at this stop (not at a deterministic exit), once.
+	Status CheckpointHere();
 	// virtio-blk's reader: logs the data (record) or returns the logged
 	// data (replay).
 	Status BlkRead(uint64_t sector, uint8_t *dst, uint32_t bytes);
@@ -136,6 +147,8 @@ private:
 	bool halted_ = false;	// guest executed HLT, waits for an interrupt
 	bool queued_ = false;	// a vector was injected for the next entry
 	bool defer_start_ = false; // went live inside an exit: new log pending
+	bool ckpt_here_ = false; // a checkpoint was written at this stop
+	uint64_t net_sent_logged_ = 0; // sent_pos of the last NET_SENT
 	bool ended_ = false;
 	int status_ = 0;
 	uint64_t jitter_cur_ = 0;

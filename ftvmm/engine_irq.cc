@@ -3,6 +3,8 @@
 // as a replayer; going live; the engine's own checkpoint state.
 #include <linux/kvm_ft_vmm.h>
 
+#include <poll.h>
+
 #include <ctime>
 #include <fmt/format.h>
 
@@ -30,22 +32,98 @@ Status Engine::WaitHalted()
 {
 	kvm_run *run = m_->vm().run();
 	uint64_t next = m_->pit().NextIrq();
-	if (!run->if_flag || next == UINT64_MAX)
+	VirtioNet *net = m_->net();
+	bool rx = net && net->CanReceive();
+	if (!run->if_flag || (next == UINT64_MAX && !rx))
 		return Status::Error(EFAULT, fmt::format(
 			"guest halted at rip {:#x} with {} (position {})", Rip(),
-			run->if_flag ? "no timer programmed" : "interrupts disabled", pos_));
+			!run->if_flag ? "interrupts disabled"
+			: net ? "no timer programmed and no receive buffer offered"
+			      : "no timer programmed", pos_));
 	Status s = ReleaseHeld();
 	if (!s.ok())
 		return s;
-	uint64_t due = next + jitter_cur_;
-	timespec ts{static_cast<time_t>(due / 1000000000), static_cast<long>(due % 1000000000)};
-	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+	uint64_t due = next == UINT64_MAX ? UINT64_MAX : next + jitter_cur_;
+	if (!rx) {
+		timespec ts{static_cast<time_t>(due / 1000000000), static_cast<long>(due % 1000000000)};
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+		return Status::Ok();
+	}
+	// A frame or the timer, whichever first. Held outputs are released
+	// by the releaser thread meanwhile; without one, poll every 1 ms.
+	uint64_t now = m_->Now();
+	uint64_t wait = due == UINT64_MAX ? UINT64_MAX : due > now ? due - now : 0;
+	if (ack_ && Held())
+		wait = std::min<uint64_t>(wait, 1000000);
+	timespec to{static_cast<time_t>(wait / 1000000000), static_cast<long>(wait % 1000000000)};
+	pollfd p{net->link()->fd(), POLLIN, 0};
+	ppoll(&p, 1, wait == UINT64_MAX ? nullptr : &to, nullptr);
 	return Status::Ok();
+}
+
+Status Engine::CheckpointHere()
+{
+	if (at_det_ || ckpt_here_ || !sink_)
+		return Status::Ok();
+	Status s = WriteCheckpoint(*m_, state(), sink_, KVM_FT_CKPT_DELTA, pos_, st_.ckpt.count,
+				   &st_.ckpt);
+	if (!s.ok())
+		return s.Wrap("checkpoint");
+	ckpt_here_ = true;
+	return Status::Ok();
+}
+
+Status Engine::NetInput()
+{
+	VirtioNet *net = m_->net();
+	if (!net)
+		return Status::Ok();
+	uint8_t buf[NetLink::kMaxFrame];
+	// A bounded batch per stop: a flood does not starve the guest.
+	for (int i = 0; i < 64 && net->CanReceive(); i++) {
+		size_t n = net->link()->Receive(buf);
+		if (!n)
+			break;
+		if (sink_) {
+			Status s = CheckpointHere();
+			if (!s.ok())
+				return s;
+			std::vector<uint8_t> rec((sizeof(kvm_ft_vmm_net_rx) + n + 7) & ~size_t{7});
+			auto *x = reinterpret_cast<kvm_ft_vmm_net_rx *>(rec.data());
+			InitRec(&x->hdr, KVM_FT_REC_VMM_NET_RX, rec.size(), pos_);
+			x->bytes = static_cast<uint32_t>(n);
+			x->reserved = 0;
+			memcpy(rec.data() + sizeof(*x), buf, n);
+			if (!(s = Append(rec.data(), rec.size())).ok())
+				return s;
+		}
+		VirtioNet::RxResult r = net->Receive(buf, n);
+		if (r == VirtioNet::kDelivered)
+			st_.net_rx++;
+		else if (r == VirtioNet::kBadChain)
+			break;
+	}
+	return Status::Ok();
+}
+
+Status Engine::LogNetSent()
+{
+	if (!sink_ || !m_->net())
+		return Status::Ok();
+	uint64_t p = m_->net()->link()->sent_pos();
+	if (p <= net_sent_logged_)
+		return Status::Ok();
+	net_sent_logged_ = p;
+	kvm_ft_vmm_net_sent r;
+	InitRec(&r.hdr, KVM_FT_REC_VMM_NET_SENT, sizeof(r), pos_);
+	r.sent_pos = p;
+	return Append(&r, sizeof(r));
 }
 
 Status Engine::DeliverLive()
 {
 	Pic &pic = m_->pic();
+	Status s;
 	for (;;) {
 		uint64_t now = m_->Now();
 		uint64_t next = m_->pit().NextIrq();
@@ -54,14 +132,14 @@ Status Engine::DeliverLive()
 				pic.Raise(0);
 			NewJitter();
 		}
+		if (!(s = NetInput()).ok())
+			return s;
 		if (!halted_ || pic.Pending())
 			break;
-		Status s = WaitHalted();
-		if (!s.ok())
+		if (!(s = WaitHalted()).ok())
 			return s;
 	}
-	Status s = ReleaseHeld();
-	if (!s.ok())
+	if (!(s = ReleaseHeld()).ok() || !(s = LogNetSent()).ok())
 		return s;
 	// One vector per entry: a replayer that went live right after
 	// injecting the log's last IRQ must not overwrite it (KVM keeps one).
@@ -69,14 +147,9 @@ Status Engine::DeliverLive()
 		return Status::Ok();
 	kvm_run *run = m_->vm().run();
 	if (run->ready_for_interrupt_injection) {
-		if (!at_det_ && sink_) {
-			s = WriteCheckpoint(*m_, state(), sink_, KVM_FT_CKPT_DELTA, pos_,
-					    st_.ckpt.count, &st_.ckpt);
-			if (!s.ok())
-				return s.Wrap("checkpoint");
-		}
-		int vec = pic.Ack();
-		if (vec < 0)
+		if (!(s = CheckpointHere()).ok())
+			return s;
+		int vec = pic.Ack();		if (vec < 0)
 			return Status::Ok();
 		if (!(s = m_->vm().Inject(vec)).ok())
 			return s;
@@ -113,6 +186,24 @@ Status Engine::ReplayInterrupt(const kvm_ft_rec_hdr *r)
 	halted_ = window_ = false;
 	queued_ = true;
 	st_.irqs++;
+	return Status::Ok();
+}
+
+Status Engine::ReplayNetRx(const kvm_ft_rec_hdr *r)
+{
+	const auto *x = reinterpret_cast<const kvm_ft_vmm_net_rx *>(r);
+	if (r->len < sizeof(*x) || x->bytes > r->len - sizeof(*x) || x->reserved ||
+	    x->bytes < VirtioNet::kMinFrame || x->bytes > VirtioNet::kMaxFrame)
+		return Status::Error(EINVAL, "replay: malformed NET_RX record");
+	VirtioNet *net = m_->net();
+	if (!net)
+		return Diverged("network frame in the log; replay needs --net");
+	if (!net->CanReceive())
+		return Diverged("the log delivers a network frame here; the guest offers "
+				"no receive buffer");
+	if (net->Receive(reinterpret_cast<const uint8_t *>(x + 1), x->bytes) ==
+	    VirtioNet::kDelivered)
+		st_.net_rx++;
 	return Status::Ok();
 }
 
@@ -161,6 +252,16 @@ Status Engine::ReplayPending(bool *ended)
 		case KVM_FT_REC_VMM_BLK_READ:
 			return Diverged(m_->blk() ? "disk read data in the log; the guest read nothing"
 						  : "disk read data in the log; replay needs --disk");
+		case KVM_FT_REC_VMM_NET_RX:
+			s = ReplayNetRx(r);
+			break;
+		case KVM_FT_REC_VMM_NET_SENT:
+			if (r->len != sizeof(kvm_ft_vmm_net_sent))
+				return Status::Error(EINVAL, "replay: malformed NET_SENT record");
+			if (m_->net())
+				m_->net()->link()->Forget(
+					reinterpret_cast<const kvm_ft_vmm_net_sent *>(r)->sent_pos);
+			break;
 		default:
 			return Diverged(fmt::format("unexpected record type {:#x} before re-entry",
 						    r->type));
@@ -197,8 +298,18 @@ Status Engine::GoLive(bool in_exit)
 		Status s = m_->blk()->disk()->ApplyAll();
 		if (!s.ok())
 			return s.Wrap("go-live: apply the replayed disk writes");
-		SetDiskMode();
 	}
+	if (m_->net()) {
+		// Frames in our tap were for the old primary. The frames the log
+		// did not say were sent may not have been: send them (a peer may
+		// see a duplicate, never a loss), then tell the switches where
+		// the VM's MAC is now.
+		NetLink *l = m_->net()->link();
+		l->Discard();
+		st_.net_resent = l->SendReplayed();
+		l->Announce(m_->net()->mac().data());
+	}
+	SetOutputModes();
 	if (!sink_)
 		return Status::Ok();
 	if (in_exit) {

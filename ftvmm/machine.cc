@@ -159,7 +159,7 @@ Machine::Machine(const MachineConfig &cfg)
 {
 }
 
-Status Machine::Create(const MachineConfig &cfg, std::unique_ptr<Machine> *out)
+Status Machine::Create(MachineConfig cfg, std::unique_ptr<Machine> *out)
 {
 	auto m = std::unique_ptr<Machine>(new Machine(cfg));
 	Status s = Vm::Create(cfg.mem_bytes, cfg.dirty_log, &m->vm_, cfg.vcpus);
@@ -178,13 +178,24 @@ Status Machine::Create(const MachineConfig &cfg, std::unique_ptr<Machine> *out)
 		if (!s.ok())
 			return s;
 	}
+	Vm *vm = m->vm_.get();
+	Pic *pic = &m->pic_;
+	GuestMemory mem{vm->mem(), vm->mem_bytes(),
+			[vm](uint64_t gpa, uint64_t len) { vm->MarkDirty(gpa, len); }};
+	if (!cfg.net.empty() || cfg.net_fd.valid()) {
+		s = cfg.net_fd.valid() ? NetLink::FromFd(std::move(cfg.net_fd), "fd", &m->link_)
+				       : NetLink::OpenTap(cfg.net, &m->link_);
+		if (!s.ok())
+			return s;
+		m->net_ = std::make_unique<VirtioNet>(mem, m->link_.get(), cfg.mac,
+						      [pic] { pic->Raise(VirtioNet::kIrq); });
+		s = m->mmio_.Insert(m->net_.get(), VirtioNet::kBase, VirtioNet::kSize);
+		if (!s.ok())
+			return s;
+	}
 	if (!cfg.disk.empty()) {
 		if (!(s = Disk::Open(cfg.disk, &m->disk_)).ok())
 			return s;
-		Vm *vm = m->vm_.get();
-		Pic *pic = &m->pic_;
-		GuestMemory mem{vm->mem(), vm->mem_bytes(),
-				[vm](uint64_t gpa, uint64_t len) { vm->MarkDirty(gpa, len); }};
 		m->blk_ = std::make_unique<VirtioBlk>(std::move(mem), m->disk_.get(),
 						      [pic] { pic->Raise(VirtioBlk::kIrq); });
 		s = m->mmio_.Insert(m->blk_.get(), VirtioBlk::kBase, VirtioBlk::kSize);

@@ -21,41 +21,13 @@
 #include "bus.h"
 #include "devices.h"
 #include "disk.h"
+#include "hold_stats.h"
+#include "net_link.h"
 #include "virtio_blk.h"
+#include "virtio_net.h"
 #include "vm.h"
 
 namespace kvmft::vmm {
-
-uint64_t MonotonicNowNs();
-
-// Hold times: log-linear buckets (16 per power of two), so a percentile
-// is within 1/16 of the true value, in fixed memory.
-class HoldHistogram {
-public:
-	void Add(uint64_t ns);
-	// p in [0, 100]: the upper bound of the bucket holding that rank,
-	// at most the largest sample; 0 without samples.
-	uint64_t Get(double p) const;
-	uint64_t count() const { return count_; }
-	uint64_t max() const { return max_; }
-
-private:
-	static constexpr int kSub = 16;
-	static size_t Bucket(uint64_t ns);
-	static uint64_t Upper(size_t b);
-	std::array<uint64_t, 62 * kSub> n_{};
-	uint64_t count_ = 0, max_ = 0;
-};
-
-// The output rule's figures. An output is one console byte.
-struct OutputCounts {
-	uint64_t held = 0;          // waiting for their ACK now
-	uint64_t released = 0;      // released after their ACK, total
-	uint64_t hold_ns_total = 0; // sum of the released ones' hold times
-};
-struct OutputStats : OutputCounts {
-	uint64_t hold_ns_p50 = 0, hold_ns_p99 = 0, hold_ns_max = 0;
-};
 
 class Console {
 public:
@@ -112,12 +84,15 @@ struct MachineConfig {
 	Pit::Clock clock;	// default: CLOCK_MONOTONIC
 	Rtc::WallClock wall;	// default: time()
 	std::string disk;	// virtio-blk on this file; none if empty
+	std::string net;	// virtio-net on this tap; none if empty
+	UniqueFd net_fd;	// or on this fd (one frame per read/write)
+	VirtioNet::Mac mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 	unsigned vcpus = 1;	// 1..kMaxVcpus
 };
 
 class Machine {
 public:
-	static Status Create(const MachineConfig &cfg, std::unique_ptr<Machine> *out);
+	static Status Create(MachineConfig cfg, std::unique_ptr<Machine> *out);
 	Vm &vm() { return *vm_; }
 	Bus &pio() { return pio_; }
 	Bus &mmio() { return mmio_; }
@@ -127,12 +102,16 @@ public:
 	Console &console() { return console_; }
 	// virtio-blk, or nullptr when the machine has no disk.
 	VirtioBlk *blk() { return blk_.get(); }
+	// virtio-net, or nullptr when the machine has no network.
+	VirtioNet *net() { return net_.get(); }
 	// Devices whose state goes into checkpoints, in a fixed order.
 	std::vector<Stateful *> devices()
 	{
 		std::vector<Stateful *> v{&pic_, &pit_, &uart_, &rtc_};
 		if (blk_)
 			v.push_back(blk_.get());
+		if (net_)
+			v.push_back(net_.get());
 		return v;
 	}
 	uint64_t Now() const { return clock_(); }
@@ -154,6 +133,8 @@ private:
 	ExitPort exit_;
 	std::unique_ptr<Disk> disk_;
 	std::unique_ptr<VirtioBlk> blk_;
+	std::unique_ptr<NetLink> link_;
+	std::unique_ptr<VirtioNet> net_;
 };
 
 } // namespace kvmft::vmm

@@ -31,7 +31,7 @@ using namespace kvmft::vmm;
 namespace {
 
 struct Options {
-	std::string mem = "64M", serial, record, log, stats, net, disk, image;
+	std::string mem = "64M", serial, record, log, stats, net, mac, disk, image;
 	std::string snapshot, ftlogd, session, peer;
 	std::string capture = "auto";	// --capture auto|kernel|user (run --ftlogd)
 	std::string lock, lock_name;	// --lock AREA, --lock-name (default --session)
@@ -115,6 +115,18 @@ Status ClaimLock(const Options &o, lock::Holder *h)
 	return s;
 }
 
+bool ParseMac(const std::string &str, VirtioNet::Mac *mac)
+{
+	unsigned b[6];
+	char end;
+	if (sscanf(str.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+		   &b[5], &end) != 6)
+		return false;
+	for (int i = 0; i < 6; i++)
+		(*mac)[i] = static_cast<uint8_t>(b[i]);
+	return !((*mac)[0] & 1);	// a unicast address
+}
+
 Status ParseSize(const std::string &str, uint64_t *out)
 {
 	char *end = nullptr;
@@ -176,6 +188,26 @@ Status WriteStats(const Options &o, Machine &m, const Engine &e, int status,
 		{"mem_hash", fmt::format("{:016x}", m.vm().MemHash())},
 		{"wall_ns", wall_ns},
 	};
+	if (m.net()) {
+		const NetLink::Stats ns = m.net()->link()->stats();
+		j["net"] = {
+			{"rx_frames", m.net()->rx_frames()},
+			{"rx_dropped", m.net()->rx_dropped()},
+			{"rx_discarded", ns.rx_discarded},
+			{"tx_frames", m.net()->tx_frames()},
+			{"tx_errors", m.net()->tx_errors()},
+			{"tx_sent", ns.tx_sent},
+			{"tx_write_errors", ns.tx_write_errors},
+			{"held", ns.held},
+			{"released", ns.hold.released},
+			{"hold_time_us", {{"p50", ns.hold.hold_ns_p50 / 1000.0},
+					  {"p99", ns.hold.hold_ns_p99 / 1000.0},
+					  {"max", ns.hold.hold_ns_max / 1000.0}}},
+			{"replay_kept", ns.replay_kept},
+			{"replay_overflow", ns.replay_overflow},
+			{"resent_at_go_live", st.net_resent},
+		};
+	}
 	std::ofstream f(o.stats);
 	f << j.dump(1) << "\n";
 	if (!f)
@@ -192,10 +224,15 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	if (o.vcpus > 1 && !o.disk.empty())
 		return Status::Error(ENOTSUP, "--disk needs --vcpus 1 (virtio-blk is not "
 				     "replicated by SMP epochs yet)");
-	if (!o.net.empty())
-		return Status::Error(ENOTSUP, "virtio-net is not implemented yet");
+	if (o.vcpus > 1 && !o.net.empty())
+		return Status::Error(ENOTSUP, "--net needs --vcpus 1 (virtio-net is not "
+				     "replicated by SMP epochs yet)");
 	MachineConfig cfg;
 	cfg.disk = o.disk;
+	cfg.net = o.net;
+	if (!o.mac.empty() && !ParseMac(o.mac, &cfg.mac))
+		return Status::Error(EINVAL, fmt::format("--mac '{}': six hex bytes, e.g. "
+							 "52:54:00:12:34:56", o.mac));
 	cfg.vcpus = o.vcpus;
 	Status s = ParseSize(o.mem, &cfg.mem_bytes);
 	if (s.ok())
@@ -203,7 +240,7 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	if (!s.ok())
 		return s;
 	cfg.dirty_log = dirty_log;
-	if (!(s = Machine::Create(cfg, m)).ok())
+	if (!(s = Machine::Create(std::move(cfg), m)).ok())
 		return s;
 	if (o.image.empty())
 		return Status::Ok();
@@ -471,13 +508,15 @@ int CmdRun(const Options &o)
 		st.image_hash = hash;
 		st.disk_bytes = DiskBytes(*m);
 		st.nr_vcpus = 1;
+		st.flags = m->net() ? KVM_FT_START_NET : 0;
 		if (!(s = sink->Append(&st, sizeof(st))).ok())
 			return Fail(s);
 		e.SetRecord(sink.get());
 		e.SetAck(ack);
 		if (ack_fd.valid())
-			releaser = std::make_unique<OutputReleaser>(&m->console(), ack,
-								    std::move(ack_fd));
+			releaser = std::make_unique<OutputReleaser>(
+				&m->console(), ack, std::move(ack_fd),
+				m->net() ? m->net()->link() : nullptr);
 	}
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
@@ -501,7 +540,8 @@ Status CheckLiveStart(const Options &o, Machine &m, uint64_t hash, RecordSource 
 	if (!s.ok() || !r)
 		return s;
 	const auto *st = reinterpret_cast<const kvm_ft_vmm_start *>(r);
-	if (r->type != KVM_FT_REC_VMM_START || r->len != sizeof(*st) || r->pos || st->reserved)
+	if (r->type != KVM_FT_REC_VMM_START || r->len != sizeof(*st) || r->pos ||
+	    (st->flags & ~KVM_FT_START_NET))
 		return Status::Error(EINVAL, fmt::format("session {}: the live log does not start "
 			"with a VMM_START record (record type {:#x})", o.session, r->type));
 	if (st->image_hash != hash)
@@ -516,6 +556,10 @@ Status CheckLiveStart(const Options &o, Machine &m, uint64_t hash, RecordSource 
 			"bytes and {} vCPUs, this VM {} and {} (use --vcpus {})", o.session,
 			st->disk_bytes, st->nr_vcpus, DiskBytes(m), m.vm().nr_vcpus(),
 			st->nr_vcpus));
+	if (!(st->flags & KVM_FT_START_NET) != !m.net())
+		return Status::Error(EINVAL, fmt::format("session {}: the primary has {} network, "
+			"this VM {} (--net TAP)", o.session,
+			st->flags & KVM_FT_START_NET ? "a" : "no", m.net() ? "one" : "none"));
 	return src->Next(&r);
 }
 
@@ -756,7 +800,8 @@ int main(int argc, char **argv)
 		->check(CLI::IsMember({"auto", "kernel", "user"}));
 	run->add_option("--peer", o.peer, "ftlogd peer host of the secondary");
 	run->add_option("--ring-bytes", o.ring_bytes, "Log ring size (power of two)");
-	run->add_option("--net", o.net, "virtio-net on TAP (not implemented)");
+	run->add_option("--net", o.net, "virtio-net on tap interface TAP");
+	run->add_option("--mac", o.mac, "virtio-net MAC (default 52:54:00:12:34:56)");
 	run->add_option("--disk", o.disk, "virtio-blk on FILE (size a multiple of 512)");
 	run->add_flag("--flat", o.flat, "IMAGE is a raw binary loaded at 0x100000");
 	run->add_option("--jitter", o.jitter_us, "Delay each timer edge by up to US (tests)");
@@ -779,11 +824,15 @@ int main(int argc, char **argv)
 	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
 	rep->add_option("--record", o.record, "After going live, record to FILE");
 	rep->add_option("--disk", o.disk, "The primary's virtio-blk disk (written at go-live only)");
+	rep->add_option("--net", o.net, "virtio-net on TAP (used at go-live only)");
+	rep->add_option("--mac", o.mac, "virtio-net MAC (the primary's)");
 	LockOptions(rep, o);
 	rep->add_option("IMAGE", o.image, "Guest image the log was recorded with")->required();
 	auto *res = app.add_subcommand("restore", "Restore a snapshot (+ deltas) and run");
 	CommonOptions(res, o);
 	res->add_option("--disk", o.disk, "virtio-blk on FILE (the snapshotted VM's disk)");
+	res->add_option("--net", o.net, "virtio-net on TAP (a snapshotted VM with a network)");
+	res->add_option("--mac", o.mac, "virtio-net MAC (the snapshotted VM's)");
 	res->add_option("FILES", o.restore, "SNAPSHOT [DELTA...]")->required();
 	try {
 		app.parse(argc, argv);

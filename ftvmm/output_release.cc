@@ -10,8 +10,8 @@
 namespace kvmft::vmm {
 
 OutputReleaser::OutputReleaser(Console *console, std::function<uint64_t()> ack,
-			       UniqueFd ack_fd)
-	: console_(console), ack_(std::move(ack)), ack_fd_(std::move(ack_fd)),
+			       UniqueFd ack_fd, NetLink *net)
+	: console_(console), net_(net), ack_(std::move(ack)), ack_fd_(std::move(ack_fd)),
 	  stop_fd_(eventfd(0, EFD_CLOEXEC))
 {
 	thr_ = std::thread([this] { Run(); });
@@ -50,7 +50,10 @@ void OutputReleaser::Run()
 			ssize_t r = read(ack_fd_.get(), &v, sizeof(v));
 			(void)r; // EAGAIN: another reader emptied it; release anyway
 			wakeups_++;
-			console_->Release(ack_());
+			uint64_t a = ack_();
+			if (net_)
+				net_->Release(a);
+			console_->Release(a);
 		}
 	}
 }

@@ -22,8 +22,10 @@ namespace kvmft::vmm {
 
 class OutputReleaser {
 public:
-	// ack: the published ACK position; ack_fd: ftlogd's ACK eventfd.
-	OutputReleaser(Console *console, std::function<uint64_t()> ack, UniqueFd ack_fd);
+	// ack: the published ACK position; ack_fd: ftlogd's ACK eventfd;
+	// net: the VM's network link, if any (its held frames too).
+	OutputReleaser(Console *console, std::function<uint64_t()> ack, UniqueFd ack_fd,
+		       NetLink *net = nullptr);
 	~OutputReleaser(); // stops and joins the thread
 	OutputReleaser(const OutputReleaser &) = delete;
 	OutputReleaser &operator=(const OutputReleaser &) = delete;
@@ -32,6 +34,7 @@ public:
 private:
 	void Run();
 	Console *console_;
+	NetLink *net_;
 	std::function<uint64_t()> ack_;
 	UniqueFd ack_fd_, stop_fd_;
 	std::atomic<uint64_t> wakeups_{0};

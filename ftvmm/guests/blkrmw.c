@@ -13,6 +13,7 @@
  * What is written depends only on the disk's initial contents, so a run
  * that fails over mid-way leaves the same disk as one that does not. */
 #include "rt.h"
+#include "virtio.h"
 
 #define MMIO(off) (*(volatile u32 *)(0xd0000000UL + (off)))
 #define QN 8
@@ -120,37 +121,18 @@ static u8 submit(u32 type, u64 sector, void *data, u32 len, int device_writes)
 	return status;
 }
 
+static void check(const char *err)
+{
+	if (err)
+		fail(err);
+}
+
 static void setup(void)
 {
-	if (MMIO(0x000) != 0x74726976 || MMIO(0x004) != 2 || MMIO(0x008) != 2)
-		fail("no virtio-mmio v2 block device at 0xd0000000");
-	MMIO(0x070) = 0;		/* reset */
-	MMIO(0x070) = 1;		/* ACKNOWLEDGE */
-	MMIO(0x070) = 1 | 2;		/* DRIVER */
-	MMIO(0x014) = 1;
-	u32 hi = MMIO(0x010);
-	MMIO(0x014) = 0;
-	u32 lo = MMIO(0x010);
-	if (!(hi & 1))
-		fail("device lacks VIRTIO_F_VERSION_1");
-	if (!(lo & (1 << 9)))
-		fail("device lacks VIRTIO_BLK_F_FLUSH");
-	MMIO(0x024) = 0;
-	MMIO(0x020) = 1 << 9;
-	MMIO(0x024) = 1;
-	MMIO(0x020) = 1;
-	MMIO(0x070) = 1 | 2 | 8;	/* FEATURES_OK */
-	if (!(MMIO(0x070) & 8))
-		fail("features refused");
-	MMIO(0x030) = 0;
-	if (MMIO(0x034) < QN)
-		fail("queue too small");
-	MMIO(0x038) = QN;
-	MMIO(0x080) = (u32)(u64)desc, MMIO(0x084) = (u64)desc >> 32;
-	MMIO(0x090) = (u32)(u64)&avail, MMIO(0x094) = (u64)&avail >> 32;
-	MMIO(0x0a0) = (u32)(u64)&used, MMIO(0x0a4) = (u64)&used >> 32;
-	MMIO(0x044) = 1;		/* QueueReady */
-	MMIO(0x070) = 1 | 2 | 8 | 4;	/* DRIVER_OK */
+	/* VIRTIO_BLK_F_FLUSH, VIRTIO_F_VERSION_1 */
+	check(vio_init(0xd0000000UL, 2, 1UL << 9 | 1UL << 32));
+	check(vio_queue(0xd0000000UL, 0, QN, desc, &avail, &used));
+	check(vio_driver_ok(0xd0000000UL));
 }
 
 static void spin(u64 n)

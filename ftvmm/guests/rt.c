@@ -116,6 +116,10 @@ void rt_isr(struct frame *f)
 		rt_putc('\n');
 		rt_exit(0x7e);
 	}
+	if (f->vector == 48 && f->rax == 2) {	/* rt_wait */
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		return;
+	}
 	if (f->vector == 48) {	/* rt_sti / rt_cli */
 		f->rflags = (f->rflags & ~0x200UL) | (f->rax ? 0x200UL : 0);
 		return;
@@ -130,6 +134,11 @@ void rt_isr(struct frame *f)
 	if (f->vector >= 40)
 		outb(0xa0, 0x20);
 	outb(0x20, 0x20);
+}
+
+void rt_wait(void)
+{
+	__asm__ volatile("int $0x30" :: "a"(2) : "memory");
 }
 
 void rt_exit(u8 code)

@@ -25,6 +25,18 @@ static inline u8 inb(u16 port)
  * caller to RAX. */
 static inline void rt_sti(void) { __asm__ volatile("int $0x30" :: "a"(1) : "memory"); }
 static inline void rt_cli(void) { __asm__ volatile("int $0x30" :: "a"(0) : "memory"); }
+/* Wait for one interrupt: `int $0x30` with RAX = 2, whose ring-0 handler
+ * runs `sti; hlt; cli`, so the interrupt that ends the halt is taken
+ * there (its handler runs nested, on the ring-0 stack; a tick function
+ * sees a ring-0 RIP), then returns with the caller's IF unchanged. Use it
+ * with interrupts off, re-checking the condition after each wakeup:
+ *	rt_cli();
+ *	while (!condition)
+ *		rt_wait();
+ * No wakeup is lost: an interrupt raised after the check is held by the
+ * PIC until the `sti; hlt` pair, which takes it as it halts. Any
+ * interrupt ends the wait (a PIT tick as well). */
+void rt_wait(void);
 
 extern u64 rt_mem_bytes;		/* RAM size from the VMM */
 extern volatile u64 rt_ticks;		/* IRQ0 count (rt_pit_start) */

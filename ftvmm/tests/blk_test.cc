@@ -258,7 +258,7 @@ TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 		int status = 0;
 		Status s = e.Run(&status);
 		CHECK(s.err() == ETIMEDOUT);
-		CHECK(s.msg().find("disk writes still held") != std::string::npos);
+		CHECK(s.msg().find("disk writes and 0 network frames still held") != std::string::npos);
 		CHECK(b.m->blk()->disk()->overlay().size() > 24 * 8);
 		CHECK(d.Bytes() == Blank());
 		CHECK(b.Output().empty());

@@ -74,7 +74,7 @@ h1=$(grep mem_hash "$t/full.json") h2=$(grep mem_hash "$t/rest.json")
 expect 2 "a delta out of order is refused" "$ftvmm" restore --serial "$t/x" "$t/snap.0" "$t/snap.2"
 expect 2 "not an ELF" "$ftvmm" run --serial "$t/x" "$t/snap.0"
 expect 2 "memory above 3 GiB" "$ftvmm" run --mem 4G --serial "$t/x" "$guests/compute.elf"
-expect 2 "virtio-net not implemented" "$ftvmm" run --net tap0 "$guests/compute.elf"
+expect 2 "--net: a bad tap name" "$ftvmm" run --net tap-name-far-too-long "$guests/compute.elf"
 
 # virtio-blk: record; replay on a copy of the original disk (never
 # written); go live from half the log on another copy, which ends equal

@@ -68,7 +68,7 @@ Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem,
 	cfg.console_fd = b->console_fd;
 	cfg.disk = disk;
 	cfg.vcpus = vcpus;
-	Status s = Machine::Create(cfg, &b->m);
+	Status s = Machine::Create(std::move(cfg), &b->m);
 	if (!s.ok())
 		return s;
 	return BootImage(b->m->vm(), GuestPath(guest), false, &b->image_hash);

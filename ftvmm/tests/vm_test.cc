@@ -25,7 +25,7 @@ struct Micro {
 		MachineConfig cfg;
 		cfg.mem_bytes = mem;
 		cfg.console_fd = fd;
-		REQUIRE(Machine::Create(cfg, &m).ok());
+		REQUIRE(Machine::Create(std::move(cfg), &m).ok());
 		Image img{code, 0};
 		uint64_t entry;
 		REQUIRE(LoadFlat(img, m->vm().mem(), mem, &entry).ok());

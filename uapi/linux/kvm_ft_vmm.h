@@ -17,7 +17,8 @@
  *   virtio-blk QueueNotify one VMM_BLK_READ per chunk of disk data read.
  * Between two exits, the things the VMM did before re-entering the guest,
  * all with hdr.pos = position of the last exit:
- *   CKPT_BEGIN .. CKPT_END (a checkpoint), IRQ_WINDOW, IRQ, END, GO_LIVE.
+ *   CKPT_BEGIN .. CKPT_END (a checkpoint), NET_SENT, NET_RX, IRQ_WINDOW,
+ *   IRQ, END, GO_LIVE.
  */
 #ifndef _UAPI_LINUX_KVM_FT_VMM_H
 #define _UAPI_LINUX_KVM_FT_VMM_H
@@ -43,6 +44,10 @@ enum kvm_ft_vmm_rec_type {
 					 * of a log shipped live */
 	KVM_FT_REC_VMM_EPOCH_BEGIN,	/* struct kvm_ft_vmm_epoch: SMP epoch */
 	KVM_FT_REC_VMM_EPOCH_END,	/* struct kvm_ft_vmm_epoch: it is complete */
+	KVM_FT_REC_VMM_NET_RX,		/* struct kvm_ft_vmm_net_rx + frame: a
+					 * frame the guest received */
+	KVM_FT_REC_VMM_NET_SENT,	/* struct kvm_ft_vmm_net_sent: frames the
+					 * primary has put on the wire */
 	__KVM_FT_REC_VMM_LAST,
 
 	/*
@@ -87,8 +92,11 @@ struct kvm_ft_vmm_start {
 	__u64 image_hash;	/* FNV-1a 64 of the image (as the file header) */
 	__u64 disk_bytes;	/* virtio-blk capacity, 0 without a disk */
 	__u32 nr_vcpus;		/* 1..8 */
-	__u32 reserved;		/* zero */
+	__u32 flags;		/* KVM_FT_START_* */
 };
+
+/* start.flags */
+#define KVM_FT_START_NET	1	/* the VM has virtio-net */
 
 /*
  * SMP (nr_vcpus > 1): the log is checkpoints only, one per epoch:
@@ -118,6 +126,22 @@ struct kvm_ft_vmm_blk_read {
 	__u32 bytes;		/* data bytes following, a multiple of 512 */
 	__u32 reserved;		/* zero */
 	/* __u8 data[bytes] */
+};
+
+struct kvm_ft_vmm_net_rx {
+	struct kvm_ft_rec_hdr hdr;
+	__u32 bytes;		/* frame bytes following (14..1514) */
+	__u32 reserved;		/* zero */
+	/* __u8 frame[bytes], zero-padded to 8 */
+};
+
+/*
+ * The primary sent (to its tap) every frame the guest sent at an
+ * execution position <= sent_pos; a replayer forgets those it kept.
+ */
+struct kvm_ft_vmm_net_sent {
+	struct kvm_ft_rec_hdr hdr;
+	__u64 sent_pos;
 };
 
 struct kvm_ft_vmm_irq {
@@ -170,6 +194,8 @@ enum kvm_ft_vmm_dev_id {
 	KVM_FT_DEV_RTC,		/* CMOS RTC */
 	KVM_FT_DEV_VIRTIO_BLK,	/* virtio-mmio block device and its
 				 * pending writes */
+	KVM_FT_DEV_VIRTIO_NET,	/* virtio-mmio network device and its
+				 * held frames */
 	__KVM_FT_DEV_LAST,
 };
 
