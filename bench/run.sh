@@ -11,6 +11,7 @@ echo "== ftvmm"
 "$build/bench/vmm/vmm_bench" 3
 sh "$top/bench/vmm/blk.sh" "$build" 5
 sh "$top/bench/vmm/smp.sh" "$build" 5
+sh "$top/bench/vmm/net_echo.sh" "$build" 2000
 echo "== on-disk lock"
 "$build/bench/lock/lock_bench" "$build/ftctl/ftctl" --trials 24 --parallel 4 --sim-seconds 30
 echo "== CRC-32C"

@@ -95,6 +95,8 @@ void rt_init(u64 mem, u64 cpu, u64 ncpus)
 	rt_enter_user(user_start, top - 65536, 0x3002, cpu);
 }
 
+extern const char rt_wait_woke[];
+
 void rt_isr(struct frame *f)
 {
 	/* This host raises #UD for INT n in ring 3: emulate `int $0x30`. */
@@ -117,7 +119,7 @@ void rt_isr(struct frame *f)
 		rt_exit(0x7e);
 	}
 	if (f->vector == 48 && f->rax == 2) {	/* rt_wait */
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		__asm__ volatile("sti; hlt\n.globl rt_wait_woke\nrt_wait_woke: cli" ::: "memory");
 		return;
 	}
 	if (f->vector == 48) {	/* rt_sti / rt_cli */
@@ -131,6 +133,12 @@ void rt_isr(struct frame *f)
 	} else if (f->vector < 48 && irq_fn[f->vector - 32]) {
 		irq_fn[f->vector - 32]();
 	}
+	/* Woken from rt_wait's hlt: return with IF=0 (the cli there would
+	 * clear it anyway). An IRET that sets IF in ring 0 opens an interrupt
+	 * window at a point this host's KVM does not report reliably; with
+	 * IF=0 the next interrupt waits for a deterministic exit. */
+	if (f->rip == (u64)rt_wait_woke)
+		f->rflags &= ~0x200UL;
 	if (f->vector >= 40)
 		outb(0xa0, 0x20);
 	outb(0x20, 0x20);

@@ -1,0 +1,78 @@
+#!/bin/sh
+# bench/vmm/net_echo.sh BUILD_DIR [COUNT] - added output latency of the
+# output rule for the netecho guest: UDP echo round trip (udp_echo, COUNT
+# requests of 64 bytes, default 3000) to the guest on a tap, plain
+# (`ftvmm run --net`) and under FT (`ftvmm run --ftlogd` on host a, its
+# secondary replaying live on host b, ftlogd between them over a veth
+# path; each reply held until b acknowledged the exit that sent it), in
+# the same run on the same host. Prints both, their difference and ratio,
+# and the TCP round trip of the logging path (the floor of the added
+# latency). Needs root (network namespaces, tap) and /dev/kvm.
+B=$(cd "${1:?usage: net_echo.sh BUILD_DIR [COUNT]}" && pwd)
+COUNT=${2:-3000}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$B/ftlogd MKCERT=$SRC/ftlogd/ftlogd-mkcert
+FTVMM=$B/ftvmm/ftvmm G=$B/ftvmm/guests ECHO=$B/ftvmm/tools/udp_echo
+TCP_PAIR=$B/bench/logd/tcp_pair
+. "$SRC/tests/logd/lib.sh"
+setup_hosts
+num() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p" | head -1; }
+
+# tap_up TAP: wait for ftvmm's tap on a and give it the host address.
+tap_up() {
+	for _ in $(seq 1 300); do
+		ip -n "$NA" link show "$1" >/dev/null 2>&1 && break
+		sleep 0.02
+	done
+	ip -n "$NA" addr add 192.168.77.1/24 dev "$1"
+	ip -n "$NA" link set "$1" up
+}
+# echo_run TAG: COUNT echoes (after 200 to warm up); sets P50 P99 (us).
+echo_run() {
+	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count 200 --timeout-ms 3000 >/dev/null ||
+		fail "$1: warm-up echoes failed"
+	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count "$COUNT" --timeout-ms 3000 \
+		--json >"$T/$1.echo.json" || fail "$1: $(cat "$T/$1.echo.json")"
+	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count 0 --quit-port 9 >/dev/null
+	P50=$(num p50 <"$T/$1.echo.json") P99=$(num p99 <"$T/$1.echo.json")
+}
+
+# Plain.
+ip netns exec "$NA" "$FTVMM" run --net ftp0 --serial "$T/plain.out" "$G/netecho.elf" \
+	2>"$T/plain.log" &
+VM=$!
+tap_up ftp0
+echo_run plain
+wait $VM || true
+PLAIN50=$P50 PLAIN99=$P99
+
+# FT: secondary on b replaying live, primary on a holding each reply.
+ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session echo --net ftq0 \
+	--serial "$T/sec.out" --stats "$T/sec.json" "$G/netecho.elf" 2>"$T/sec.log" &
+SEC=$!
+PIDS="$PIDS $SEC"
+ip netns exec "$NA" "$FTVMM" run --ftlogd "$T/a.sock" --session echo --peer b --net ftp1 \
+	--serial "$T/pri.out" --stats "$T/pri.json" "$G/netecho.elf" 2>"$T/pri.log" &
+VM=$!
+tap_up ftp1
+echo_run ft
+wait $VM || true
+wait $SEC || true
+cmp -s "$T/pri.out" "$T/sec.out" || fail "the secondary's console differs"
+FT50=$P50 FT99=$P99
+HOLD50=$(sed -n '/"net"/,$p' "$T/pri.json" | num p50)
+
+# The logging path's TCP round trip (64-byte ping-pong), for reference.
+ip netns exec "$NB" "$TCP_PAIR" server 10.77.1.2:7999 >/dev/null 2>&1 &
+RS=$!
+PIDS="$PIDS $RS"
+sleep 0.2
+ip netns exec "$NA" "$TCP_PAIR" rr 10.77.1.2:7999 2000 >"$T/rtt.json" 2>/dev/null
+RTT50=$(num p50_us <"$T/rtt.json")
+
+awk -v a="$PLAIN50" -v b="$FT50" -v c="$PLAIN99" -v d="$FT99" -v h="$HOLD50" -v r="$RTT50" \
+	-v n="$COUNT" 'BEGIN {
+	printf "netecho UDP echo RTT, %d x 64 B (us):  plain p50 %.1f p99 %.1f   FT p50 %.1f p99 %.1f\n", n, a, c, b, d
+	printf "  FT - plain: p50 +%.1f us, p99 +%.1f us; FT / plain p50 %.2f\n", b - a, d - c, b / a
+	printf "  reply hold time p50 %.1f us; logging path TCP RTT p50 %s us\n", h, r == "" ? "?" : r
+}'
