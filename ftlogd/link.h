@@ -37,6 +37,8 @@ public:
 	// extra_fd, if >= 0, to become readable: *extra_ready), reads what
 	// arrived. An error means the connection is gone.
 	kvmft::Status Pump(int extra_fd, int timeout_ms, bool *extra_ready);
+	// Sends what the socket takes now, without waiting or reading.
+	kvmft::Status Send() { return Flush(); }
 	// Next frame for the caller; PING and PONG are handled here.
 	kvmft::FrameDecoder::Result Next(kvmft::Frame *f, kvmft::Status *err);
 	// Sends a PING when one is due; an error if the peer has been silent

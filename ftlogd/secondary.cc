@@ -63,6 +63,8 @@ void Secondary::Serve(std::unique_ptr<Link> l)
 			  {{"peer", l->conn().peer_name()}, {"stored_seq", stored}});
 	SetState("connected");
 	Status st = Loop(l.get());
+	for (kvmft::RingWriter &w : writers_) // whatever Loop() stored last
+		w.Wake();
 	if (stop_ || takeover_) {
 		bool ready;
 		std::string bye = stop_ ? "session removed on the secondary"
@@ -121,7 +123,14 @@ Status Secondary::Loop(Link *l)
 			l->Queue(kvmft::kFrameAck, 0, stored, &a, sizeof(a));
 			acked_stored_ = stored;
 			acked_consumed_ = consumed;
+			// The ACK goes out first, the consumer's wakeup (a syscall
+			// that may also preempt us) after it.
+			st = l->Send();
+			if (!st.ok())
+				return st;
 		}
+		for (kvmft::RingWriter &w : writers_)
+			w.Wake();
 		now = kvmft::MonotonicNs();
 		st = l->Heartbeat(now);
 		if (!st.ok()) {
@@ -194,7 +203,7 @@ Status Secondary::Store(uint64_t seq, uint32_t ring, const uint8_t *p, size_t le
 		return Status::Ok();
 	for (auto &[r, n] : recs)
 		w.Put(r, n);
-	uint64_t end = w.Publish();
+	uint64_t end = w.PublishQuiet(); // Wake() once the ACK is out
 	next_rec_[ring] = next;
 	stored_q_.push_back(Stored{seq, ring, end});
 	*stored = true;

@@ -12,7 +12,8 @@
 //                                              if given certificates)
 //   tcp_pair stream ADDR:PORT BYTES
 //   tcp_pair tls ADDR:PORT BYTES CA CERT KEY [PEER_NAME]
-//   tcp_pair rr ADDR:PORT COUNT
+//   tcp_pair rr ADDR:PORT COUNT [GAP_US]      (GAP_US: idle time before
+//                                              each round trip)
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
@@ -150,7 +151,7 @@ int Server(const SockAddr &a, const std::shared_ptr<TlsContext> &ctx)
 }
 
 int Client(char m, const SockAddr &a, uint64_t n, const std::shared_ptr<TlsContext> &ctx,
-	   const std::string &peer_name)
+	   const std::string &peer_name, unsigned gap_us)
 {
 	UniqueFd fd;
 	Status st = ConnectBound(SockAddr(), a, SockOpts{}, 5000, &fd);
@@ -181,6 +182,8 @@ int Client(char m, const SockAddr &a, uint64_t n, const std::shared_ptr<TlsConte
 	}
 	std::vector<uint64_t> rtt;
 	for (uint64_t i = 0; i < n; i++) {
+		if (gap_us)
+			usleep(gap_us);
 		uint64_t t = MonotonicNs();
 		if (!s->Full(buf.data(), 64, true) || !s->Full(buf.data(), 64, false))
 			return 1;
@@ -195,7 +198,8 @@ int Client(char m, const SockAddr &a, uint64_t n, const std::shared_ptr<TlsConte
 int Usage()
 {
 	std::fprintf(stderr, "usage: tcp_pair server ADDR:PORT [CA CERT KEY]\n"
-			     "       tcp_pair { stream | rr } ADDR:PORT N\n"
+			     "       tcp_pair stream ADDR:PORT BYTES\n"
+			     "       tcp_pair rr ADDR:PORT COUNT [GAP_US]\n"
 			     "       tcp_pair tls ADDR:PORT BYTES CA CERT KEY [PEER_NAME]\n");
 	return 2;
 }
@@ -226,12 +230,15 @@ int main(int argc, char **argv)
 		return Server(a, ctx);
 	}
 	uint64_t n = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 0;
-	if ((mode == "stream" || mode == "rr") && argc == 4)
-		return Client(mode == "rr" ? 'r' : 's', a, n, nullptr, "");
+	if (mode == "stream" && argc == 4)
+		return Client('s', a, n, nullptr, "", 0);
+	if (mode == "rr" && (argc == 4 || argc == 5))
+		return Client('r', a, n, nullptr, "",
+			      argc == 5 ? static_cast<unsigned>(std::strtoul(argv[4], nullptr, 10)) : 0);
 	if (mode == "tls" && (argc == 7 || argc == 8)) {
 		if (!Context(argv + 4, false, &ctx))
 			return 1;
-		return Client('s', a, n, ctx, argc == 8 ? argv[7] : "");
+		return Client('s', a, n, ctx, argc == 8 ? argv[7] : "", 0);
 	}
 	return Usage();
 }

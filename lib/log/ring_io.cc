@@ -147,19 +147,35 @@ void RingWriter::Put(const uint8_t *rec, uint32_t len)
 
 uint64_t RingWriter::Publish()
 {
+	uint64_t pos = PublishQuiet();
+	Wake();
+	return pos;
+}
+
+uint64_t RingWriter::PublishQuiet()
+{
 	if (!init_ || pos_ == v_.prod->producer_pos)
 		return init_ ? pos_ : v_.prod->producer_pos;
 	// Release: pairs with the consumer's acquire load of producer_pos.
 	StoreRelease(&v_.prod->producer_pos, pos_);
-	// Full barrier: pairs with the consumer's barrier after it sets
-	// KVM_FT_CTL_WAKEUP (RingSet::Wait).
+	wake_ = true;
+	return pos_;
+}
+
+void RingWriter::Wake()
+{
+	if (!wake_)
+		return;
+	wake_ = false;
+	// Full barrier between the store of producer_pos (PublishQuiet) and
+	// the load of the flags: pairs with the consumer's barrier after it
+	// sets KVM_FT_CTL_WAKEUP (RingSet::Wait).
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if ((__atomic_load_n(&v_.ctl->flags, __ATOMIC_RELAXED) & KVM_FT_CTL_WAKEUP) && efd_ >= 0) {
 		uint64_t one = 1;
 		ssize_t r = write(efd_, &one, sizeof(one));
 		(void)r;
 	}
-	return pos_;
 }
 
 uint64_t RingWriter::consumed() const { return LoadAcquire(&v_.ctl->consumer_pos); }

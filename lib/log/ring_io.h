@@ -73,6 +73,15 @@ public:
 	// Publishes what Put() wrote and wakes a sleeping consumer. Returns
 	// the ring position after the last record.
 	uint64_t Publish();
+	// The same in two steps, so the caller can do something urgent in
+	// between (ftlogd sends its ACK before the wakeup's syscall):
+	// PublishQuiet() makes the records visible, Wake() then wakes the
+	// consumer if it sleeps. A consumer that goes to sleep in between
+	// sees the records (it rechecks producer_pos after setting its
+	// flag), so only the wakeup is late, never lost, provided Wake()
+	// follows every PublishQuiet().
+	uint64_t PublishQuiet();
+	void Wake();
 	uint64_t consumed() const;
 
 private:
@@ -80,6 +89,7 @@ private:
 	int efd_;
 	uint64_t pos_ = 0;
 	bool init_ = false;
+	bool wake_ = false; // published, Wake() not yet called
 };
 
 } // namespace kvmft

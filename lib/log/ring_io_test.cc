@@ -3,6 +3,8 @@
 #include "log/ring_io.h"
 
 #include <catch2/catch.hpp>
+#include <poll.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <vector>
@@ -143,4 +145,39 @@ TEST_CASE("writer stores records byte for byte and never overfills")
 	CHECK(c.gaps() == 0);
 	CHECK(last.seq == next - 1); // the primary's sequence number, kept
 	CHECK(dst.ring(0).prod->records == next);
+}
+
+TEST_CASE("writer publishes first and wakes a sleeping consumer only at Wake()")
+{
+	RingSet dst;
+	REQUIRE(RingSet::CreateMemfd(1, 4096, &dst).ok());
+	RingWriter w(dst.ring(0), dst.event_fd());
+	auto readable = [&] {
+		pollfd p{dst.event_fd(), POLLIN, 0};
+		return poll(&p, 1, 0) == 1;
+	};
+	auto drain_event = [&] {
+		uint64_t v;
+		return read(dst.event_fd(), &v, sizeof(v)) == sizeof(v);
+	};
+	// The consumer went to sleep: WAKEUP set.
+	__atomic_fetch_or(&dst.ring(0).ctl->flags, KVM_FT_CTL_WAKEUP, __ATOMIC_SEQ_CST);
+	auto r = Pio(7);
+	w.Put(reinterpret_cast<const uint8_t *>(&r), sizeof(r));
+	uint64_t end = w.PublishQuiet();
+	CHECK(end == sizeof(r));
+	CHECK(dst.ring(0).prod->producer_pos == end); // visible at once
+	CHECK_FALSE(readable());                     // not woken yet
+	w.Wake();
+	REQUIRE(readable());
+	REQUIRE(drain_event());
+	w.Wake(); // nothing new published: no second wakeup
+	CHECK_FALSE(readable());
+	// A consumer that is awake (no WAKEUP) is not woken at all.
+	__atomic_fetch_and(&dst.ring(0).ctl->flags, ~KVM_FT_CTL_WAKEUP, __ATOMIC_SEQ_CST);
+	w.Put(reinterpret_cast<const uint8_t *>(&r), sizeof(r));
+	w.PublishQuiet();
+	w.Wake();
+	CHECK_FALSE(readable());
+	CHECK(dst.ring(0).prod->producer_pos == 2 * sizeof(r));
 }
