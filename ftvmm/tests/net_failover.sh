@@ -1,0 +1,119 @@
+#!/bin/sh
+# net_failover.sh FTVMM GUEST_DIR UDP_ECHO - network failover through
+# ftlogd, on two hosts (network namespaces a and b, tests/logd/lib.sh).
+# The netecho guest runs as the primary on a with its tap in a bridge;
+# its secondary replays live on b with its own tap in b's bridge; a veth
+# pair joins the two bridges (the VM network both hosts are on), and the
+# client, udp_echo, sits on a's bridge. While the client is sending
+# sequence-numbered echoes the primary is frozen: the secondary's log
+# goes silent, it goes live, sends the replies the primary held and a
+# RARP announcement (so the bridges learn the guest's MAC on b's side),
+# and answers the rest. udp_echo's resends bridge the gap: nothing may
+# be lost or corrupted, and the guest's reply sequence numbers must keep
+# increasing across the failover (the guest's state moved with it).
+# Then the same on a clean run: lockstep with no failover, equal consoles.
+FTVMM=$1 G=$2 ECHO=$3
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
+[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
+[ -x "$BIN/ftlogd" ] || { echo "SKIP: ftlogd not built ($BIN)"; exit 77; }
+. "$(dirname "$0")/../../tests/logd/lib.sh"
+setup_hosts
+
+# The VM network: bridge vmbr on each host, joined by a veth pair; the
+# client's address is on a's bridge.
+ip link add "va$ID" type veth peer name "vb$ID"
+ip link set "va$ID" netns "$NA" name vmnet
+ip link set "vb$ID" netns "$NB" name vmnet
+for ns in "$NA" "$NB"; do
+	ip -n "$ns" link add vmbr type bridge
+	ip -n "$ns" link set vmnet master vmbr up
+	ip -n "$ns" link set vmbr up
+done
+ip -n "$NA" addr add 192.168.77.1/24 dev vmbr
+
+# bridge_tap NETNS TAP: once ftvmm made TAP, put it in the host's bridge.
+# The replayer makes its tap only when the primary's log starts, so for
+# it this runs in the background; bridged() checks it later.
+bridge_tap() {
+	for _ in $(seq 1 500); do
+		ip -n "$1" link show "$2" >/dev/null 2>&1 && break
+		sleep 0.02
+	done
+	ip -n "$1" link set "$2" master vmbr up
+}
+bridged() { # NETNS TAP
+	for _ in $(seq 1 250); do
+		ip -n "$1" link show "$2" 2>/dev/null | grep -q "master vmbr" && return 0
+		sleep 0.02
+	done
+	fail "$2 did not come up in the bridge"
+}
+secondary() { # SESSION
+	ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session "$1" --go-live \
+		--live-timeout 1500 --net tapb --serial "$T/$1.sec.out" --stats "$T/$1.sec.json" \
+		"$G/netecho.elf" 2>"$T/$1.sec.log" &
+	SEC=$!
+	PIDS="$PIDS $SEC"
+	bridge_tap "$NB" tapb >/dev/null 2>&1 &
+}
+primary() { # SESSION
+	ip netns exec "$NA" "$FTVMM" run --ftlogd "$T/a.sock" --session "$1" --peer b \
+		--net tapa --serial "$T/$1.pri.out" --stats "$T/$1.pri.json" "$G/netecho.elf" \
+		2>"$T/$1.pri.log" &
+	PRI=$!
+	PIDS="$PIDS $PRI"
+	bridge_tap "$NA" tapa || fail "cannot bridge tapa: $(cat "$T/$1.pri.log")"
+	bridged "$NB" tapb
+}
+client() { ip netns exec "$NA" "$ECHO" --to 192.168.77.2 "$@"; }
+num() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -1; }
+quit_guest() { client --count 0 --quit-port 9 >/dev/null 2>&1 || true; }
+
+# 1. Lockstep: echoes answered by the primary, the secondary replays them
+# exactly and sends nothing.
+secondary net1
+primary net1
+client --count 200 --timeout-ms 2000 --json >"$T/net1.echo" ||
+	fail "echoes through the primary: $(cat "$T/net1.echo")"
+quit_guest
+rc=0
+wait $PRI || rc=$?
+[ $rc = 1 ] || fail "primary status $rc: $(cat "$T/net1.pri.log")"
+rc=0
+wait $SEC || rc=$?
+[ $rc = 1 ] || fail "secondary status $rc: $(cat "$T/net1.sec.log")"
+cmp -s "$T/net1.pri.out" "$T/net1.sec.out" || fail "the secondary's console differs"
+grep -q '"went_live_at": 0' "$T/net1.sec.json" || fail "the secondary went live in a clean run"
+echo "ok: 200 echoes under FT, the secondary replayed them exactly"
+
+# 2. Failover in the middle of a stream of echoes. udp_echo resends a
+# request after 200 ms, up to 25 times (5 s: go-live takes 1.5 s).
+COUNT=600
+secondary net2
+primary net2
+client --count "$COUNT" --interval-us 2000 --timeout-ms 200 --retries 25 --json \
+	>"$T/net2.echo" &
+CL=$!
+PIDS="$PIDS $CL"
+sleep 0.5
+kill -STOP "$PRI"
+rc=0
+client_rc=0
+wait $CL || client_rc=$?
+quit_guest
+wait $SEC || rc=$?
+kill -KILL "$PRI" 2>/dev/null || true
+[ $rc = 1 ] || fail "secondary status $rc after failover: $(cat "$T/net2.sec.log")"
+went=$(grep went_live_at "$T/net2.sec.json" | tr -dc 0-9)
+[ "$went" != 0 ] || fail "the secondary did not go live"
+e=$(cat "$T/net2.echo")
+[ "$client_rc" = 0 ] || fail "echoes across the failover (status $client_rc): $e"
+[ "$(echo "$e" | num received)" = "$COUNT" ] || fail "not all $COUNT answered: $e"
+[ "$(echo "$e" | num lost)" = 0 ] && [ "$(echo "$e" | num bad)" = 0 ] &&
+	[ "$(echo "$e" | num seq_errors)" = 0 ] || fail "loss or corruption: $e"
+n=$(stat -c %s "$T/net2.pri.out")
+head -c "$n" "$T/net2.sec.out" | cmp -s - "$T/net2.pri.out" ||
+	fail "the primary printed console output the secondary did not"
+echo "ok: failover at position $went during $COUNT echoes: none lost, sequence continued" \
+	"($(echo "$e" | num retries) resends, $(echo "$e" | num duplicates) duplicates)"
+echo "2 passed, 0 failed"
