@@ -1,53 +1,25 @@
 #!/bin/sh
 # net_failover.sh FTVMM GUEST_DIR UDP_ECHO - network failover through
 # ftlogd, on two hosts (network namespaces a and b, tests/logd/lib.sh).
-# The netecho guest runs as the primary on a with its tap in a bridge;
-# its secondary replays live on b with its own tap in b's bridge; a veth
-# pair joins the two bridges (the VM network both hosts are on), and the
-# client, udp_echo, sits on a's bridge. While the client is sending
-# sequence-numbered echoes the primary is frozen: the secondary's log
+# The netecho guest runs as the primary on a, its secondary replays live
+# on b; each VMM's tap is in its host's bridge on the VM network
+# (setup_vm_network: both bridges joined through a third namespace c,
+# where the client, udp_echo, runs). First lockstep: echoes answered by
+# the primary, replayed exactly on b. Then, while the client is sending
+# sequence-numbered echoes, the primary is frozen: the secondary's log
 # goes silent, it goes live, sends the replies the primary held and a
 # RARP announcement (so the bridges learn the guest's MAC on b's side),
 # and answers the rest. udp_echo's resends bridge the gap: nothing may
 # be lost or corrupted, and the guest's reply sequence numbers must keep
 # increasing across the failover (the guest's state moved with it).
-# Then the same on a clean run: lockstep with no failover, equal consoles.
 FTVMM=$1 G=$2 ECHO=$3
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
 [ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
 [ -x "$BIN/ftlogd" ] || { echo "SKIP: ftlogd not built ($BIN)"; exit 77; }
 . "$(dirname "$0")/../../tests/logd/lib.sh"
 setup_hosts
+setup_vm_network
 
-# The VM network: bridge vmbr on each host, joined by a veth pair; the
-# client's address is on a's bridge.
-ip link add "va$ID" type veth peer name "vb$ID"
-ip link set "va$ID" netns "$NA" name vmnet
-ip link set "vb$ID" netns "$NB" name vmnet
-for ns in "$NA" "$NB"; do
-	ip -n "$ns" link add vmbr type bridge
-	ip -n "$ns" link set vmnet master vmbr up
-	ip -n "$ns" link set vmbr up
-done
-ip -n "$NA" addr add 192.168.77.1/24 dev vmbr
-
-# bridge_tap NETNS TAP: once ftvmm made TAP, put it in the host's bridge.
-# The replayer makes its tap only when the primary's log starts, so for
-# it this runs in the background; bridged() checks it later.
-bridge_tap() {
-	for _ in $(seq 1 500); do
-		ip -n "$1" link show "$2" >/dev/null 2>&1 && break
-		sleep 0.02
-	done
-	ip -n "$1" link set "$2" master vmbr up
-}
-bridged() { # NETNS TAP
-	for _ in $(seq 1 250); do
-		ip -n "$1" link show "$2" 2>/dev/null | grep -q "master vmbr" && return 0
-		sleep 0.02
-	done
-	fail "$2 did not come up in the bridge"
-}
 secondary() { # SESSION
 	ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session "$1" --go-live \
 		--live-timeout 1500 --net tapb --serial "$T/$1.sec.out" --stats "$T/$1.sec.json" \
@@ -63,9 +35,9 @@ primary() { # SESSION
 	PRI=$!
 	PIDS="$PIDS $PRI"
 	bridge_tap "$NA" tapa || fail "cannot bridge tapa: $(cat "$T/$1.pri.log")"
-	bridged "$NB" tapb
+	wait_bridged "$NB" tapb
 }
-client() { ip netns exec "$NA" "$ECHO" --to 192.168.77.2 "$@"; }
+client() { ip netns exec "$NC" "$ECHO" --to 192.168.77.2 "$@"; }
 num() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -1; }
 quit_guest() { client --count 0 --quit-port 9 >/dev/null 2>&1 || true; }
 

@@ -1,7 +1,7 @@
 # lib.sh - helpers for the ftlogd end-to-end tests: two hosts a and b as
 # network namespaces joined by two veth pairs (the two FT logging paths,
 # ftlog0: 10.77.1.0/24 and ftlog1: 10.77.2.0/24), a cluster CA, one
-# ftlogd per host. Everything is named after the test's pid and removed
+# ftlogd per host; optionally a VM network with a client namespace c. Everything is named after the test's pid and removed
 # at exit, also on failure. Source it, then call setup_hosts.
 #
 # Needs: BIN (dir with ftlogd, ftlog-gen, ftlog-check), MKCERT.
@@ -12,6 +12,7 @@ T=$(mktemp -d /tmp/ftlogd-test.XXXXXX)
 ID=$$
 NA=fta$ID
 NB=ftb$ID
+NC=ftc$ID # the VM network's clients (setup_vm_network)
 PIDS=""
 
 cleanup() {
@@ -20,6 +21,7 @@ cleanup() {
 	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$NA" 2>/dev/null || true
 	ip netns del "$NB" 2>/dev/null || true
+	ip netns del "$NC" 2>/dev/null || true
 	# A sanitizer build: any report from a daemon fails the test.
 	if grep -l -E "Sanitizer|runtime error:" "$T"/*.log 2>/dev/null; then
 		cat "$T"/*.log >&2
@@ -118,4 +120,47 @@ wait_event() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# setup_vm_network: the network the protected VMs' taps are on, as a VM
+# network spanning both hosts would be: a bridge vmbr on a and on b,
+# each joined by a veth pair to the bridge of a third namespace, $NC,
+# where the VMs' clients run (address 192.168.77.1/24). No loop: a and b
+# reach each other only through c. After setup_hosts.
+setup_vm_network() {
+	ip netns add "$NC"
+	ip -n "$NC" link set lo up
+	ip -n "$NC" link add vmbr type bridge
+	for h in a b; do
+		ns=$NA
+		[ $h = b ] && ns=$NB
+		ip link add "v${h}h$ID" type veth peer name "v${h}c$ID"
+		ip link set "v${h}h$ID" netns "$ns" name vmnet
+		ip link set "v${h}c$ID" netns "$NC" name "vm$h"
+		ip -n "$ns" link add vmbr type bridge
+		ip -n "$ns" link set vmnet master vmbr up
+		ip -n "$ns" link set vmbr up
+		ip -n "$NC" link set "vm$h" master vmbr up
+	done
+	ip -n "$NC" link set vmbr up
+	ip -n "$NC" addr add 192.168.77.1/24 dev vmbr
+}
+
+# bridge_tap NETNS TAP: once a VMM made TAP (ftvmm --net), put it in the
+# host's vmbr. A replayer makes its tap only when the primary's log
+# starts, so callers may run this in the background and check with
+# wait_bridged.
+bridge_tap() {
+	for _ in $(seq 1 500); do
+		ip -n "$1" link show "$2" >/dev/null 2>&1 && break
+		sleep 0.02
+	done
+	ip -n "$1" link set "$2" master vmbr up
+}
+wait_bridged() { # NETNS TAP
+	for _ in $(seq 1 250); do
+		ip -n "$1" link show "$2" 2>/dev/null | grep -q "master vmbr" && return 0
+		sleep 0.02
+	done
+	fail "$2 did not come up in the VM network's bridge"
 }
