@@ -66,10 +66,19 @@ void Engine::SetAck(std::function<uint64_t()> ack)
 	// Stats: recording into ftlogd's ring, the output rule's figures go
 	// to its producer page (ftlogd's session statistics).
 	auto *ring = dynamic_cast<RingSink *>(sink_);
-	if (ack_ && ring)
-		m_->console().set_publish([ring](const OutputCounts &c) { ring->PublishOutputs(c); });
-	else
+	if (ack_ && ring) {
+		m_->console().set_publish([ring](const OutputCounts &c) {
+			ring->PublishOutputs(RingSink::kConsole, c);
+		});
+		if (m_->net())
+			m_->net()->link()->set_publish([ring](const OutputCounts &c) {
+				ring->PublishOutputs(RingSink::kNet, c);
+			});
+	} else {
 		m_->console().set_publish(nullptr);
+		if (m_->net())
+			m_->net()->link()->set_publish(nullptr);
+	}
 	SetOutputModes();
 }
 

@@ -95,6 +95,7 @@ void NetLink::Send(const uint8_t *data, size_t len)
 		break;
 	case kHold:
 		q_.push_back(std::move(f));
+		PublishLocked();
 		break;
 	case kReplay:
 		if (q_.size() == kReplayKeep) {
@@ -122,6 +123,8 @@ void NetLink::Release(uint64_t ack)
 		WriteLocked(q_.front());
 		q_.pop_front();
 	}
+	if (now)
+		PublishLocked();
 }
 
 void NetLink::Forget(uint64_t pos)

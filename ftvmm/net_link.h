@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -62,6 +63,10 @@ public:
 	int fd() const { return fd_.get(); }
 	Mode mode() const { return mode_; }
 	void set_mode(Mode m) { mode_ = m; }
+	// kHold: called with the new counts whenever a frame is held or
+	// released (ftvmm publishes them in its log ring's producer page).
+	// Before the VM runs.
+	void set_publish(std::function<void(const OutputCounts &)> fn) { publish_ = std::move(fn); }
 	// The log position and execution position of the current exit.
 	void set_tag(uint64_t tag, uint64_t pos)
 	{
@@ -113,6 +118,12 @@ private:
 	std::deque<Frame> q_;	// held (kHold) or kept (kReplay), in order
 	HoldHistogram hist_;
 	Stats st_;
+	std::function<void(const OutputCounts &)> publish_;
+	void PublishLocked()
+	{
+		if (publish_)
+			publish_({q_.size(), st_.hold.released, st_.hold.hold_ns_total});
+	}
 };
 
 } // namespace kvmft::vmm

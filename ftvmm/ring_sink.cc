@@ -40,9 +40,17 @@ uint64_t RingSink::Ack() const
 	return __atomic_load_n(&v_.ctl->ack_pos, __ATOMIC_ACQUIRE);
 }
 
-void RingSink::PublishOutputs(const OutputCounts &c)
+void RingSink::PublishOutputs(OutputSource src, const OutputCounts &c)
 {
-	RingPublishOutputs(v_, RingOutputs{c.held, c.released, c.hold_ns_total});
+	std::lock_guard<std::mutex> g(out_mu_);
+	out_[src] = c;
+	RingOutputs sum;
+	for (const OutputCounts &o : out_) {
+		sum.held += o.held;
+		sum.released += o.released;
+		sum.hold_ns_total += o.hold_ns_total;
+	}
+	RingPublishOutputs(v_, sum);
 }
 
 } // namespace kvmft::vmm

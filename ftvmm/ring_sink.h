@@ -7,12 +7,15 @@
 // tag() and Ack() are ring byte positions: an output tagged with tag()
 // may be released once Ack() >= tag (Documentation/ftlogd.md).
 // PublishOutputs() puts the output rule's figures in the ring's producer
-// page, where ftlogd reads them for its session statistics.
+// page, where ftlogd reads them for its session statistics: the sums over
+// the sources that hold outputs (console bytes, network frames).
 //
-// Thread safety: the producer side of one ring, used by the vCPU thread.
+// Thread safety: the producer side of one ring, used by the vCPU thread;
+// PublishOutputs from any thread (its own mutex).
 #pragma once
 
 #include <atomic>
+#include <mutex>
 
 #include "logfile.h"
 #include "machine.h"
@@ -29,7 +32,9 @@ public:
 	uint64_t tag() const override;
 	// ctl->ack_pos as ftlogd published it.
 	uint64_t Ack() const;
-	void PublishOutputs(const OutputCounts &c);
+	enum OutputSource { kConsole, kNet, kSources };
+	// The counts of one source, as it holds or releases.
+	void PublishOutputs(OutputSource src, const OutputCounts &c);
 	uint64_t stalls() const { return stalls_.load(); }	// Appends that waited
 
 private:
@@ -37,6 +42,8 @@ private:
 	RingProducer prod_;
 	uint64_t limit_ns_;
 	std::atomic<uint64_t> stalls_{0};
+	std::mutex out_mu_; // guards out_
+	OutputCounts out_[kSources];
 };
 
 } // namespace kvmft::vmm

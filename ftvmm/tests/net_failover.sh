@@ -13,9 +13,11 @@
 # be lost or corrupted, and the guest's reply sequence numbers must keep
 # increasing across the failover (the guest's state moved with it).
 FTVMM=$1 G=$2 ECHO=$3
+FTCTL=${FTCTL:-$BIN/../ftctl/ftctl}
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
 [ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
 [ -x "$BIN/ftlogd" ] || { echo "SKIP: ftlogd not built ($BIN)"; exit 77; }
+[ -x "$FTCTL" ] || { echo "SKIP: ftctl not built ($FTCTL)"; exit 77; }
 . "$(dirname "$0")/../../tests/logd/lib.sh"
 setup_hosts
 setup_vm_network
@@ -57,6 +59,17 @@ wait $SEC || rc=$?
 cmp -s "$T/net1.pri.out" "$T/net1.sec.out" || fail "the secondary's console differs"
 grep -q '"went_live_at": 0' "$T/net1.sec.json" || fail "the secondary went live in a clean run"
 echo "ok: 200 echoes under FT, the secondary replayed them exactly"
+# The session's output figures (ftlogd, from the primary's producer
+# page) count every console byte and every frame, each held and released.
+cb=$(num console_bytes <"$T/net1.pri.json")
+fr=$(sed -n '/"net"/,$p' "$T/net1.pri.json" | num released)
+[ "$fr" -ge 200 ] || fail "the primary released $fr frames for 200 echoes"
+ip netns exec "$NA" "$FTCTL" -j session show net1 socket "$T/a.sock" >"$T/net1.stat" ||
+	fail "ftctl session show"
+[ "$(num outputs_released <"$T/net1.stat")" = $((cb + fr)) ] &&
+	[ "$(num outputs_held <"$T/net1.stat")" = 0 ] ||
+	fail "session outputs: want $cb console bytes + $fr frames released: $(cat "$T/net1.stat")"
+echo "ok: the session counts $cb console bytes and $fr frames held and released"
 
 # 2. Failover in the middle of a stream of echoes. udp_echo resends a
 # request after 200 ms, up to 25 times (5 s: go-live takes 1.5 s).
@@ -88,4 +101,4 @@ head -c "$n" "$T/net2.sec.out" | cmp -s - "$T/net2.pri.out" ||
 	fail "the primary printed console output the secondary did not"
 echo "ok: failover at position $went during $COUNT echoes: none lost, sequence continued" \
 	"($(echo "$e" | num retries) resends, $(echo "$e" | num duplicates) duplicates)"
-echo "2 passed, 0 failed"
+echo "3 passed, 0 failed"
