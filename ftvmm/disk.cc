@@ -73,7 +73,10 @@ Status Disk::WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes)
 {
 	if (mode_ == kDirect)
 		return PutFile(sector, src, bytes);
-	overlay_.push_back({tag_, sector, std::vector<uint8_t>(src, src + bytes)});
+	overlay_.push_back({tag_, sector, std::vector<uint8_t>(src, src + bytes),
+			    mode_ == kHold ? MonotonicNowNs() : 0});
+	if (mode_ == kHold)
+		Publish();
 	return Status::Ok();
 }
 
@@ -88,13 +91,24 @@ Status Disk::Flush()
 
 Status Disk::Release(uint64_t ack)
 {
-	return mode_ == kHold ? WriteOut(ack) : Status::Ok();
+	if (mode_ != kHold || overlay_.empty() || overlay_.front().tag > ack)
+		return Status::Ok();
+	Status s = WriteOut(ack, MonotonicNowNs());
+	Publish();
+	return s;
 }
 
-Status Disk::ApplyAll() { return WriteOut(UINT64_MAX); }
+void Disk::Publish()
+{
+	if (publish_)
+		publish_({overlay_.size(), released_, hold_ns_total_});
+}
+
+Status Disk::ApplyAll() { return WriteOut(UINT64_MAX, 0); }
 
 // Held writes tagged <= upto go to the file, in order, then to the medium.
-Status Disk::WriteOut(uint64_t upto)
+// now_ns != 0: a release under the output rule, counted as such.
+Status Disk::WriteOut(uint64_t upto, uint64_t now_ns)
 {
 	if (overlay_.empty() || overlay_.front().tag > upto)
 		return Status::Ok();
@@ -103,6 +117,10 @@ Status Disk::WriteOut(uint64_t upto)
 		Status s = PutFile(w.sector, w.data.data(), w.data.size());
 		if (!s.ok())
 			return s;
+		if (now_ns) {
+			released_++;
+			hold_ns_total_ += w.at_ns && now_ns > w.at_ns ? now_ns - w.at_ns : 0;
+		}
 		overlay_.pop_front();
 	}
 	if (fdatasync(fd_.get()) < 0)

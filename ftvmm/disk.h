@@ -19,12 +19,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
 #include "base/unique_fd.h"
+#include "hold_stats.h"
 
 namespace kvmft::vmm {
 
@@ -37,6 +39,7 @@ public:
 		uint64_t tag;	// log position (LogSink::tag()) when issued
 		uint64_t sector;
 		std::vector<uint8_t> data;
+		uint64_t at_ns = 0; // kHold: when issued (hold time), 0 if unknown
 	};
 
 	// path: a regular file whose size is a multiple of 512, opened
@@ -65,10 +68,14 @@ public:
 	// Checkpoint load: replace the overlay (tags become 0).
 	void SetOverlay(std::deque<Write> w) { overlay_ = std::move(w); }
 	uint64_t held_bytes() const;
+	// kHold: called with the new counts (one output = one write request)
+	// whenever a write is held or released (ftvmm publishes them in its
+	// log ring's producer page). Before the VM runs.
+	void set_publish(std::function<void(const OutputCounts &)> fn) { publish_ = std::move(fn); }
 
 private:
 	Disk() = default;
-	Status WriteOut(uint64_t upto);
+	Status WriteOut(uint64_t upto, uint64_t now_ns);
 	Status PutFile(uint64_t sector, const uint8_t *src, size_t bytes);
 	std::string path_;
 	UniqueFd fd_;
@@ -76,6 +83,9 @@ private:
 	Mode mode_ = kDirect;
 	uint64_t tag_ = 0;
 	std::deque<Write> overlay_;
+	uint64_t released_ = 0, hold_ns_total_ = 0; // kHold releases
+	std::function<void(const OutputCounts &)> publish_;
+	void Publish();
 };
 
 } // namespace kvmft::vmm

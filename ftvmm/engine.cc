@@ -74,10 +74,16 @@ void Engine::SetAck(std::function<uint64_t()> ack)
 			m_->net()->link()->set_publish([ring](const OutputCounts &c) {
 				ring->PublishOutputs(RingSink::kNet, c);
 			});
+		if (m_->blk())
+			m_->blk()->disk()->set_publish([ring](const OutputCounts &c) {
+				ring->PublishOutputs(RingSink::kDisk, c);
+			});
 	} else {
 		m_->console().set_publish(nullptr);
 		if (m_->net())
 			m_->net()->link()->set_publish(nullptr);
+		if (m_->blk())
+			m_->blk()->disk()->set_publish(nullptr);
 	}
 	SetOutputModes();
 }

@@ -32,7 +32,7 @@ public:
 	uint64_t tag() const override;
 	// ctl->ack_pos as ftlogd published it.
 	uint64_t Ack() const;
-	enum OutputSource { kConsole, kNet, kSources };
+	enum OutputSource { kConsole, kNet, kDisk, kSources };
 	// The counts of one source, as it holds or releases.
 	void PublishOutputs(OutputSource src, const OutputCounts &c);
 	uint64_t stalls() const { return stalls_.load(); }	// Appends that waited

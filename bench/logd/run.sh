@@ -17,7 +17,6 @@ BIN=$B/ftlogd MKCERT=$SRC/ftlogd/ftlogd-mkcert FTCTL=$B/ftctl/ftctl
 TCP_PAIR=$B/bench/logd/tcp_pair
 . "$SRC/tests/logd/lib.sh"
 setup_hosts
-num() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p"; }
 ratio() { awk "BEGIN { printf \"%.2f\", $1 / $2 }"; }
 
 # 1. throughput, against two baselines on the same path: raw TCP, and a

@@ -16,7 +16,6 @@ FTVMM=$B/ftvmm/ftvmm G=$B/ftvmm/guests ECHO=$B/ftvmm/tools/udp_echo
 TCP_PAIR=$B/bench/logd/tcp_pair
 . "$SRC/tests/logd/lib.sh"
 setup_hosts
-num() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p" | head -1; }
 
 # tap_up TAP: wait for ftvmm's tap on a and give it the host address.
 tap_up() {

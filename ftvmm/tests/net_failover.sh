@@ -40,7 +40,6 @@ primary() { # SESSION
 	wait_bridged "$NB" tapb
 }
 client() { ip netns exec "$NC" "$ECHO" --to 192.168.77.2 "$@"; }
-num() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -1; }
 quit_guest() { client --count 0 --quit-port 9 >/dev/null 2>&1 || true; }
 
 # 1. Lockstep: echoes answered by the primary, the secondary replays them

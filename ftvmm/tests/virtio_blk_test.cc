@@ -392,6 +392,40 @@ TEST_CASE("disk: held writes reach the file only when the ACK covers them, in or
 	}
 }
 
+TEST_CASE("disk: held writes are counted as outputs, held and released")
+{
+	Rig g;
+	std::vector<OutputCounts> seen;
+	g.disk->set_publish([&](const OutputCounts &c) { seen.push_back(c); });
+	std::vector<uint8_t> a(512, 0xaa);
+	g.disk->set_mode(Disk::kDirect);
+	REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
+	CHECK(seen.empty()); // not held: not an output of the rule
+	g.disk->set_mode(Disk::kHold);
+	g.disk->set_tag(10);
+	REQUIRE(g.disk->WriteAt(2, a.data(), 512).ok());
+	g.disk->set_tag(20);
+	REQUIRE(g.disk->WriteAt(3, a.data(), 512).ok());
+	REQUIRE(seen.size() == 2);
+	CHECK(seen.back().held == 2);
+	CHECK(seen.back().released == 0);
+	REQUIRE(g.disk->Release(5).ok());
+	CHECK(seen.size() == 2); // nothing covered, nothing published
+	REQUIRE(g.disk->Release(15).ok());
+	REQUIRE(seen.size() == 3);
+	CHECK(seen.back().held == 1);
+	CHECK(seen.back().released == 1);
+	REQUIRE(g.disk->Release(20).ok());
+	CHECK(seen.back().held == 0);
+	CHECK(seen.back().released == 2);
+	CHECK(seen.back().hold_ns_total > 0);
+	// Go-live writes (ApplyAll) are not releases under the rule.
+	g.disk->set_mode(Disk::kReplay);
+	REQUIRE(g.disk->WriteAt(4, a.data(), 512).ok());
+	REQUIRE(g.disk->ApplyAll().ok());
+	CHECK(seen.back().released == 2);
+}
+
 TEST_CASE("virtio-blk: state save/load, pending writes included")
 {
 	Rig g;

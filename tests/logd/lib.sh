@@ -110,6 +110,9 @@ event_msg() { grep ": $2: " "$T/$1.log" | tail -n 1 | sed "s/.*: $2: //"; }
 gen() { ip netns exec "$NA" "$BIN/ftlog-gen" --socket "$T/a.sock" --peer b "$@"; }
 check() { ip netns exec "$NB" "$BIN/ftlog-check" --socket "$T/b.sock" "$@"; }
 
+# num FIELD < JSON: the first number given for "FIELD" (one per line)
+num() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p" | head -n 1; }
+
 # count_events HOST TYPE: events of that type so far in HOST's log
 count_events() { grep -c ": $2: " "$T/$1.log" || true; }
 

@@ -100,8 +100,8 @@ struct kvm_ft_ring_prod {
 	/*
 	 * Output rule figures, written by the VMM that holds the outputs
 	 * waiting for this ring's records (ftvmm as the producer of a memfd
-	 * ring; ring 0 of its set). An output is one guest console byte or
-	 * one network frame.
+	 * ring; ring 0 of its set). An output is one guest console byte,
+	 * network frame or disk write.
 	 * Single writer, each field a store-release; a reader load-acquires
 	 * each one and may see them from slightly different moments.
 	 * kvm_ft.ko holds no output and leaves them zero.
