@@ -81,10 +81,27 @@ void Console::Retag(uint64_t from, uint64_t to)
 		it->tag = to;
 }
 
+void Console::set_capture(bool on)
+{
+	std::lock_guard<std::mutex> g(mu_);
+	capture_ = on;
+	captured_.clear();
+}
+
+std::string Console::TakeCaptured()
+{
+	std::lock_guard<std::mutex> g(mu_);
+	std::string s;
+	s.swap(captured_);
+	return s;
+}
+
 void Console::Put(uint8_t c)
 {
 	std::lock_guard<std::mutex> g(mu_);
 	produced_++;
+	if (capture_)
+		captured_.push_back(static_cast<char>(c));
 	if (hold_) {
 		held_.push_back({tag_, MonotonicNowNs(), c});
 		if (publish_)

@@ -49,6 +49,11 @@ public:
 	void Retag(uint64_t from, uint64_t to);
 	// Bytes the guest wrote (Put), held or not.
 	uint64_t produced() const;
+	// SMP record: every byte Put is also kept until TakeCaptured(), which
+	// returns the bytes since the last call (an epoch's output, logged in
+	// the epoch so a secondary that applies it prints it too).
+	void set_capture(bool on);
+	std::string TakeCaptured();
 	void Flush();
 	size_t held() const;
 	uint64_t written() const;
@@ -71,6 +76,8 @@ private:
 	uint64_t tag_ = 0;
 	std::deque<Held> held_;
 	std::string out_;
+	bool capture_ = false;
+	std::string captured_;
 	uint64_t written_ = 0, produced_ = 0;
 	uint64_t released_ = 0, hold_ns_total_ = 0;
 	HoldHistogram hist_;

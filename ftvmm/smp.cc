@@ -19,6 +19,9 @@ namespace {
 int SmpKickSignal() { return SIGRTMIN + 2; }
 void OnSmpKick(int) {}
 
+// Console bytes per DATA record of an epoch.
+constexpr size_t kEpochDataMax = 4096;
+
 bool PageIsZero(const uint8_t *p)
 {
 	const auto *w = reinterpret_cast<const uint64_t *>(p);
@@ -270,6 +273,20 @@ Status SmpVm::WriteEpoch()
 		if (!(s = append(rec.data(), rec.size())).ok())
 			return s;
 	}
+	// The console bytes the guest wrote in the epoch, so that a
+	// secondary applying it prints them too: a failover then loses no
+	// byte the primary had not released yet.
+	const std::string out = m_->console().TakeCaptured();
+	for (size_t off = 0; off < out.size(); off += kEpochDataMax) {
+		const size_t n = std::min(out.size() - off, kEpochDataMax);
+		std::vector<uint8_t> rec((sizeof(kvm_ft_vmm_data) + n + 7) & ~size_t{7});
+		auto *d = reinterpret_cast<kvm_ft_vmm_data *>(rec.data());
+		InitRec(&d->hdr, KVM_FT_REC_VMM_DATA, rec.size(), number_);
+		d->bytes = static_cast<uint32_t>(n);
+		memcpy(rec.data() + sizeof(*d), out.data() + off, n);
+		if (!(s = append(rec.data(), rec.size())).ok())
+			return s;
+	}
 	InitRec(&e.hdr, KVM_FT_REC_VMM_EPOCH_END, sizeof(e), number_);
 	e.pages = pages;
 	e.mem_hash = cfg_.hash_epochs ? vm.MemHash() : 0;
@@ -298,6 +315,7 @@ Status SmpVm::Run(int *status)
 	}
 	Status s;
 	number_ = 0; // a new log (also after going live) starts FULL
+	m_->console().set_capture(sink_ != nullptr);
 	if (sink_ && !(s = WriteEpoch()).ok())
 		return s.Wrap("epoch 0");
 	{
@@ -419,6 +437,7 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 	std::vector<const kvm_ft_rec_hdr *> recs;
 	const kvm_ft_vmm_epoch *end = nullptr;
 	uint32_t pages = 0, cpus = 0;
+	uint64_t console = 0; // bytes in the epoch's DATA records
 	while (!end) {
 		const kvm_ft_rec_hdr *r;
 		Status s = src->Next(&r);
@@ -448,6 +467,15 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 			break;
 		case KVM_FT_REC_VMM_CKPT_DEV:
 			break;
+		case KVM_FT_REC_VMM_DATA: {
+			const auto *d = reinterpret_cast<const kvm_ft_vmm_data *>(r);
+			if (r->len < sizeof(*d) || d->bytes > r->len - sizeof(*d) ||
+			    d->bytes > kEpochDataMax)
+				return Status::Error(EINVAL, fmt::format(
+					"epoch {}: bad console DATA record {}", b->number, r->seq));
+			console += d->bytes;
+			break;
+		}
 		case KVM_FT_REC_VMM_EPOCH_END:
 			end = reinterpret_cast<const kvm_ft_vmm_epoch *>(r);
 			if (r->len != sizeof(*end) || end->number != b->number ||
@@ -455,6 +483,14 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 				return Status::Error(EINVAL, fmt::format(
 					"epoch {}: EPOCH_END announces {} pages, {} seen, {} of {} "
 					"vCPUs", b->number, end->pages, pages, cpus, vm.nr_vcpus()));
+			// Epoch 0 of a log starts the count where the guest
+			// was (a new primary that went live); later epochs
+			// carry exactly the bytes written since.
+			if (b->number && end->console_bytes != st_.console_bytes + console)
+				return Status::Error(EINVAL, fmt::format(
+					"epoch {}: EPOCH_END counts {} console bytes, the epochs "
+					"so far carried {}", b->number, end->console_bytes,
+					st_.console_bytes + console));
 			continue;
 		default:
 			return Status::Error(EINVAL, fmt::format(
@@ -476,6 +512,8 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 			// pages in its first epoch anyway (FULL).
 		} else if (r->type == KVM_FT_REC_VMM_CKPT_CPU) {
 			s = LoadCpu(vm, r, cpu++);
+		} else if (r->type == KVM_FT_REC_VMM_DATA) {
+			continue; // printed once the whole epoch is applied
 		} else {
 			const auto *d = reinterpret_cast<const kvm_ft_vmm_dev *>(r);
 			if (r->len < sizeof(*d) || d->bytes > r->len - sizeof(*d))
@@ -496,6 +534,15 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 				"epoch {} (EPOCH_END record {}): memory hash {:016x} after applying "
 				"it, the primary had {:016x}", b->number, end->hdr.seq, h,
 				end->mem_hash));
+	}
+	// The epoch's console output, as the primary's guest wrote it.
+	for (const kvm_ft_rec_hdr *r : recs) {
+		if (r->type != KVM_FT_REC_VMM_DATA)
+			continue;
+		const auto *d = reinterpret_cast<const kvm_ft_vmm_data *>(r);
+		const uint8_t *c = reinterpret_cast<const uint8_t *>(d) + sizeof(*d);
+		for (uint32_t i = 0; i < d->bytes; i++)
+			m_->console().Put(c[i]);
 	}
 	st_.applied++;
 	st_.pages += pages;

@@ -101,7 +101,8 @@ struct kvm_ft_vmm_start {
 /*
  * SMP (nr_vcpus > 1): the log is checkpoints only, one per epoch:
  *   EPOCH_BEGIN, CKPT_PAGE..., nr_vcpus CKPT_CPU (vCPU 0, 1, ... in
- *   order), CKPT_DEV..., EPOCH_END
+ *   order), CKPT_DEV..., DATA... (the console bytes the guest wrote in
+ *   the epoch, at most 4 KiB per record), EPOCH_END
  * all with hdr.pos = epoch number. An epoch without its EPOCH_END is
  * incomplete and never applied. Epoch 0 is FULL (every non-zero page);
  * the others DELTA (pages dirtied since the previous epoch). END follows
