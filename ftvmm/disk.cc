@@ -118,14 +118,28 @@ Status Disk::WriteOut(uint64_t upto, uint64_t now_ns)
 		if (!s.ok())
 			return s;
 		if (now_ns) {
+			const uint64_t ns = w.at_ns && now_ns > w.at_ns ? now_ns - w.at_ns : 0;
 			released_++;
-			hold_ns_total_ += w.at_ns && now_ns > w.at_ns ? now_ns - w.at_ns : 0;
+			hold_ns_total_ += ns;
+			hist_.Add(ns);
 		}
 		overlay_.pop_front();
 	}
 	if (fdatasync(fd_.get()) < 0)
 		return Status::Errno("sync disk " + path_);
 	return Status::Ok();
+}
+
+OutputStats Disk::stats() const
+{
+	OutputStats s;
+	s.held = overlay_.size();
+	s.released = released_;
+	s.hold_ns_total = hold_ns_total_;
+	s.hold_ns_p50 = hist_.Get(50);
+	s.hold_ns_p99 = hist_.Get(99);
+	s.hold_ns_max = hist_.max();
+	return s;
 }
 
 uint64_t Disk::held_bytes() const

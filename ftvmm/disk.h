@@ -68,6 +68,9 @@ public:
 	// Checkpoint load: replace the overlay (tags become 0).
 	void SetOverlay(std::deque<Write> w) { overlay_ = std::move(w); }
 	uint64_t held_bytes() const;
+	// kHold: counts and hold time percentiles (one output = one write
+	// request, held from its issue to its release).
+	OutputStats stats() const;
 	// kHold: called with the new counts (one output = one write request)
 	// whenever a write is held or released (ftvmm publishes them in its
 	// log ring's producer page). Before the VM runs.
@@ -84,6 +87,7 @@ private:
 	uint64_t tag_ = 0;
 	std::deque<Write> overlay_;
 	uint64_t released_ = 0, hold_ns_total_ = 0; // kHold releases
+	HoldHistogram hist_;
 	std::function<void(const OutputCounts &)> publish_;
 	void Publish();
 };

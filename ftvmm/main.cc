@@ -10,8 +10,6 @@
 #include <memory>
 #include <cstdio>
 #include <fmt/format.h>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "engine.h"
 #include "lock/holder.h"
@@ -24,6 +22,7 @@
 #include "ring_sink.h"
 #include "ring_source.h"
 #include "smp.h"
+#include "stats_json.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -158,63 +157,6 @@ Status OpenSerial(const std::string &path, int *fd)
 	return Status::Ok();
 }
 
-Status WriteStats(const Options &o, Machine &m, const Engine &e, int status,
-		  uint64_t wall_ns, const LogWriter *log, const OutputReleaser *rel = nullptr)
-{
-	if (o.stats.empty())
-		return Status::Ok();
-	const EngineStats &st = e.stats();
-	const OutputStats hs = m.console().stats();
-	nlohmann::json j = {
-		{"status", status},
-		{"positions", st.positions},
-		{"host_exits", st.host_exits},
-		{"irqs", st.irqs},
-		{"windows", st.windows},
-		{"checkpoints", st.ckpt.count},
-		{"checkpoint_pages", st.ckpt.pages},
-		{"checkpoint_ns", st.ckpt.ns},
-		{"went_live_at", st.went_live_at},
-		{"log_records", log ? log->records() : 0},
-		{"log_bytes", log ? log->bytes() : 0},
-		{"console_bytes", m.console().written()},
-		{"disk_read_bytes", m.blk() ? m.blk()->read_bytes() : 0},
-		{"disk_write_bytes", m.blk() ? m.blk()->written_bytes() : 0},
-		{"ack_wakeups", rel ? rel->wakeups() : 0},
-		{"outputs_held", hs.held},
-		{"outputs_released", hs.released},
-		{"hold_time_us", {{"p50", hs.hold_ns_p50 / 1000.0}, {"p99", hs.hold_ns_p99 / 1000.0},
-				  {"max", hs.hold_ns_max / 1000.0}}},
-		{"mem_hash", fmt::format("{:016x}", m.vm().MemHash())},
-		{"wall_ns", wall_ns},
-	};
-	if (m.net()) {
-		const NetLink::Stats ns = m.net()->link()->stats();
-		j["net"] = {
-			{"rx_frames", m.net()->rx_frames()},
-			{"rx_dropped", m.net()->rx_dropped()},
-			{"rx_discarded", ns.rx_discarded},
-			{"tx_frames", m.net()->tx_frames()},
-			{"tx_errors", m.net()->tx_errors()},
-			{"tx_sent", ns.tx_sent},
-			{"tx_write_errors", ns.tx_write_errors},
-			{"held", ns.held},
-			{"released", ns.hold.released},
-			{"hold_time_us", {{"p50", ns.hold.hold_ns_p50 / 1000.0},
-					  {"p99", ns.hold.hold_ns_p99 / 1000.0},
-					  {"max", ns.hold.hold_ns_max / 1000.0}}},
-			{"replay_kept", ns.replay_kept},
-			{"replay_overflow", ns.replay_overflow},
-			{"resent_at_go_live", st.net_resent},
-		};
-	}
-	std::ofstream f(o.stats);
-	f << j.dump(1) << "\n";
-	if (!f)
-		return Status::Errno("write stats " + o.stats);
-	return Status::Ok();
-}
-
 Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	     uint64_t *image_hash)
 {
@@ -335,52 +277,6 @@ SmpConfig MakeSmpConfig(const Options &o)
 	return c;
 }
 
-uint64_t Percentile(std::vector<uint64_t> v, double p)
-{
-	if (v.empty())
-		return 0;
-	std::sort(v.begin(), v.end());
-	size_t i = static_cast<size_t>(p / 100 * (v.size() - 1) + 0.5);
-	return v[std::min(i, v.size() - 1)];
-}
-
-Status WriteSmpStats(const Options &o, Machine &m, const SmpVm &smp, int status,
-		     uint64_t wall_ns, const LogWriter *log)
-{
-	if (o.stats.empty())
-		return Status::Ok();
-	const SmpStats &st = smp.stats();
-	const OutputStats hs = m.console().stats();
-	nlohmann::json j = {
-		{"status", status},
-		{"vcpus", m.vm().nr_vcpus()},
-		{"epochs", st.epochs},
-		{"epochs_applied", st.applied},
-		{"epoch_pages", st.pages},
-		{"epoch_bytes", {{"p50", Percentile(st.epoch_bytes, 50)},
-				 {"max", Percentile(st.epoch_bytes, 100)}}},
-		{"stop_us", {{"p50", Percentile(st.stop_ns, 50) / 1000.0},
-			     {"max", Percentile(st.stop_ns, 100) / 1000.0}}},
-		{"applied_console_bytes", st.console_bytes},
-		{"applied_mem_hash", fmt::format("{:016x}", st.last_hash)},
-		{"torn_epoch", st.torn_epoch},
-		{"log_records", log ? log->records() : 0},
-		{"log_bytes", log ? log->bytes() : 0},
-		{"console_bytes", m.console().written()},
-		{"outputs_held", hs.held},
-		{"outputs_released", hs.released},
-		{"hold_time_us", {{"p50", hs.hold_ns_p50 / 1000.0}, {"p99", hs.hold_ns_p99 / 1000.0},
-				  {"max", hs.hold_ns_max / 1000.0}}},
-		{"mem_hash", fmt::format("{:016x}", m.vm().MemHash())},
-		{"wall_ns", wall_ns},
-	};
-	std::ofstream f(o.stats);
-	f << j.dump(1) << "\n";
-	if (!f)
-		return Status::Errno("write stats " + o.stats);
-	return Status::Ok();
-}
-
 // SMP --snapshot: PREFIX.N files every --snapshot-every epochs, written
 // while all vCPUs are stopped.
 std::function<Status()> SmpSnapshots(const Options &o, Machine &m, uint64_t image_hash)
@@ -454,7 +350,7 @@ int CmdRunSmp(const Options &o, std::unique_ptr<Machine> m, uint64_t hash,
 	uint64_t t0 = MonotonicNowNs();
 	if (!(s = smp.Run(&status)).ok())
 		return Fail(s);
-	if (!(s = WriteSmpStats(o, *m, smp, status, MonotonicNowNs() - t0, log.get())).ok())
+	if (!(s = WriteSmpStats(o.stats, *m, smp, status, MonotonicNowNs() - t0, log.get())).ok())
 		return Fail(s);
 	return status;
 }
@@ -523,7 +419,7 @@ int CmdRun(const Options &o)
 	s = RunWithSnapshots(o, *m, e, hash, &status);
 	if (!s.ok())
 		return Fail(s);
-	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get(),
+	if (!(s = WriteStats(o.stats, *m, e, status, MonotonicNowNs() - t0, log.get(),
 			     releaser.get())).ok())
 		return Fail(s);
 	return status;
@@ -631,7 +527,7 @@ int CmdReplaySmp(const Options &o, ReplayInput &in, Machine &m, lock::Holder *ho
 		if (!(s = smp.Run(&status)).ok())
 			return Fail(s);
 	}
-	if (!(s = WriteSmpStats(o, m, smp, status, MonotonicNowNs() - t0, log)).ok())
+	if (!(s = WriteSmpStats(o.stats, m, smp, status, MonotonicNowNs() - t0, log)).ok())
 		return Fail(s);
 	return status;
 }
@@ -690,7 +586,7 @@ int CmdReplay(const Options &o)
 			   "kvm_ft.ko's, {} differ\n", in.ring->kernel_records(),
 			   in.ring->kernel_lost(), in.ring->vmm_records(), in.ring->pio_checked(),
 			   in.ring->pio_differ());
-	if (!(s = WriteStats(o, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
+	if (!(s = WriteStats(o.stats, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
 		return Fail(s);
 	return status;
 }
@@ -750,13 +646,13 @@ int CmdRestore(const Options &o)
 		SmpVm smp(m.get(), MakeSmpConfig(o));
 		if (!(s = smp.Run(&status)).ok())
 			return Fail(s);
-		if (!(s = WriteSmpStats(o, *m, smp, status, MonotonicNowNs() - t0, nullptr)).ok())
+		if (!(s = WriteSmpStats(o.stats, *m, smp, status, MonotonicNowNs() - t0, nullptr)).ok())
 			return Fail(s);
 		return status;
 	}
 	if (!(s = e->Run(&status)).ok())
 		return Fail(s);
-	if (!(s = WriteStats(o, *m, *e, status, MonotonicNowNs() - t0, nullptr)).ok())
+	if (!(s = WriteStats(o.stats, *m, *e, status, MonotonicNowNs() - t0, nullptr)).ok())
 		return Fail(s);
 	return status;
 }

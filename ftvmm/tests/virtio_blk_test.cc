@@ -419,11 +419,18 @@ TEST_CASE("disk: held writes are counted as outputs, held and released")
 	CHECK(seen.back().held == 0);
 	CHECK(seen.back().released == 2);
 	CHECK(seen.back().hold_ns_total > 0);
+	const OutputStats st = g.disk->stats();
+	CHECK(st.held == 0);
+	CHECK(st.released == 2);
+	CHECK(st.hold_ns_max > 0);
+	CHECK(st.hold_ns_p50 <= st.hold_ns_max);
+	CHECK(st.hold_ns_p50 > 0);
 	// Go-live writes (ApplyAll) are not releases under the rule.
 	g.disk->set_mode(Disk::kReplay);
 	REQUIRE(g.disk->WriteAt(4, a.data(), 512).ok());
 	REQUIRE(g.disk->ApplyAll().ok());
 	CHECK(seen.back().released == 2);
+	CHECK(g.disk->stats().released == 2);
 }
 
 TEST_CASE("virtio-blk: state save/load, pending writes included")
