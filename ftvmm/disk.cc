@@ -71,7 +71,7 @@ Status Disk::PutFile(uint64_t sector, const uint8_t *src, size_t bytes)
 
 Status Disk::WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes)
 {
-	if (mode_ == kDirect)
+	if (mode_ == kDirect || mode_ == kReplayPrivate)
 		return PutFile(sector, src, bytes);
 	overlay_.push_back({tag_, sector, std::vector<uint8_t>(src, src + bytes),
 			    mode_ == kHold ? MonotonicNowNs() : 0});
@@ -82,7 +82,7 @@ Status Disk::WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes)
 
 Status Disk::Flush()
 {
-	if (mode_ != kDirect)
+	if (mode_ != kDirect && mode_ != kReplayPrivate)
 		return Status::Ok();
 	if (fdatasync(fd_.get()) < 0)
 		return Status::Errno("sync disk " + path_);

@@ -1,7 +1,7 @@
 // disk.h - the file behind virtio-blk, with the overlay that holds writes
 // back (output rule, Documentation/ftvmm.md "Disk writes").
 //
-// Three modes:
+// Four modes:
 //   kDirect  writes go to the file at once (plain run, --record FILE,
 //            restore, a replayer after going live without an ACK).
 //   kHold    the primary with an ACK: each write is kept in the overlay,
@@ -11,6 +11,11 @@
 //   kReplay  the secondary: writes are kept in the overlay whatever the
 //            ACK and the file is neither read nor written; ApplyAll() at
 //            go-live writes them, in log order.
+//   kReplayPrivate  the secondary with a disk of its own (a private
+//            copy, not the primary's file): each replayed write goes to
+//            the file at once, in log order, so nothing accumulates;
+//            FLUSH syncs; a checkpoint's pending writes are ignored (as
+//            in kReplay: the replayer issued them itself).
 // The overlay is an ordered list of writes; a read applies, over the
 // file's bytes, every overlapping write in order, so the last write wins.
 //
@@ -34,7 +39,7 @@ constexpr uint32_t kSectorSize = 512;
 
 class Disk {
 public:
-	enum Mode { kDirect, kHold, kReplay };
+	enum Mode { kDirect, kHold, kReplay, kReplayPrivate };
 	struct Write {
 		uint64_t tag;	// log position (LogSink::tag()) when issued
 		uint64_t sector;
@@ -53,7 +58,8 @@ public:
 	void set_tag(uint64_t tag) { tag_ = tag; }
 
 	// REQUIRES: [sector, sector + bytes / 512) within the disk, bytes a
-	// multiple of 512. Read is not for kReplay (data comes from the log).
+	// multiple of 512. Read is not for the kReplay modes (data comes from
+	// the log).
 	Status Read(uint64_t sector, uint8_t *dst, uint32_t bytes) const;
 	Status WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes);
 	// kDirect: fdatasync. Otherwise the writes it covers are synced when

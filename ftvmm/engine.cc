@@ -91,7 +91,9 @@ void Engine::SetAck(std::function<uint64_t()> ack)
 void Engine::SetOutputModes()
 {
 	if (m_->blk())
-		m_->blk()->disk()->set_mode(src_ ? Disk::kReplay : ack_ ? Disk::kHold : Disk::kDirect);
+		m_->blk()->disk()->set_mode(src_ ? (cfg_.private_disk ? Disk::kReplayPrivate
+								      : Disk::kReplay)
+					    : ack_ ? Disk::kHold : Disk::kDirect);
 	if (m_->net())
 		m_->net()->link()->set_mode(src_ ? NetLink::kReplay
 					    : ack_ ? NetLink::kHold : NetLink::kDirect);

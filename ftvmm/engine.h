@@ -47,6 +47,9 @@ struct EngineConfig {
 					// amount up to this (tests)
 	uint64_t seed = 1;		// jitter randomness
 	bool go_live = false;		// replay: become the primary at log end
+	bool private_disk = false;	// replay: the disk is this host's own
+					// copy, written as the log replays
+					// (Disk::kReplayPrivate)
 	std::function<Status()> before_live; // replay: asked before going
 					// live (the VM's lock); an error
 					// stops the engine instead

@@ -41,7 +41,7 @@ struct Options {
 	std::vector<std::string> restore;
 	uint64_t snapshot_every = 0;
 	unsigned vcpus = 1;
-	bool flat = false, go_live = false;
+	bool flat = false, go_live = false, disk_private = false;
 	double slice_ms = 10, jitter_us = 0, epoch_ms = 20;
 	bool epoch_hash = false;
 	uint64_t seed = 1;
@@ -196,6 +196,7 @@ EngineConfig MakeEngineConfig(const Options &o)
 	c.jitter_ns = static_cast<uint64_t>(o.jitter_us * 1e3);
 	c.seed = o.seed;
 	c.go_live = o.go_live;
+	c.private_disk = o.disk_private;
 	return c;
 }
 
@@ -720,6 +721,9 @@ int main(int argc, char **argv)
 	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
 	rep->add_option("--record", o.record, "After going live, record to FILE");
 	rep->add_option("--disk", o.disk, "The primary's virtio-blk disk (written at go-live only)");
+	rep->add_flag("--disk-private", o.disk_private,
+		      "--disk is this host's own copy: write it as the log replays")
+		->needs(rep->get_option("--disk"));
 	rep->add_option("--net", o.net, "virtio-net on TAP (used at go-live only)");
 	rep->add_option("--mac", o.mac, "virtio-net MAC (the primary's)");
 	LockOptions(rep, o);

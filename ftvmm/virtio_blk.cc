@@ -190,7 +190,7 @@ Status VirtioBlk::Load(const uint8_t *data, size_t len)
 	ApplyTransport(t);
 	// A replayer keeps its own overlay: it holds every write it replayed,
 	// a superset of the primary's pending ones (ftvmm.md "Disk writes").
-	if (disk_->mode() == Disk::kReplay)
+	if (disk_->mode() == Disk::kReplay || disk_->mode() == Disk::kReplayPrivate)
 		return Status::Ok();
 	disk_->SetOverlay(std::move(ov));
 	return disk_->mode() == Disk::kDirect ? disk_->ApplyAll() : Status::Ok();

@@ -80,7 +80,7 @@ expect 2 "--net: a bad tap name" "$ftvmm" run --net tap-name-far-too-long "$gues
 # written); go live from half the log on another copy, which ends equal
 # to the primary's disk.
 head -c 65536 /dev/zero > "$t/disk0"
-for d in rec rep live snap; do cp "$t/disk0" "$t/disk.$d"; done
+for d in rec rep priv livepriv live snap; do cp "$t/disk0" "$t/disk.$d"; done
 expect 1 "run blkrmw with a disk, recording" "$ftvmm" run --disk "$t/disk.rec" --jitter 2000 \
 	--seed 3 --record "$t/blk.log" --serial "$t/blk.rec" --stats "$t/blk.json" "$guests/blkrmw.elf"
 grep -q "blkrmw done 628 requests" "$t/blk.rec" && echo "ok: blkrmw finished" ||
@@ -92,10 +92,20 @@ expect 1 "replay it on a copy of the disk" "$ftvmm" replay --disk "$t/disk.rep" 
 	--log "$t/blk.log" --serial "$t/blk.rep" "$guests/blkrmw.elf"
 same "$t/blk.rec" "$t/blk.rep" "replayed blkrmw console equals recorded"
 same "$t/disk0" "$t/disk.rep" "the replayer did not write its disk"
+expect 1 "replay on a private copy (--disk-private)" "$ftvmm" replay --disk "$t/disk.priv" \
+	--disk-private --log "$t/blk.log" --serial "$t/blk.priv" "$guests/blkrmw.elf"
+same "$t/blk.rec" "$t/blk.priv" "private-copy replay console equals recorded"
+same "$t/disk.rec" "$t/disk.priv" "the private copy was written as the log replayed"
+expect 2 "--disk-private without --disk" "$ftvmm" replay --disk-private --log "$t/blk.log" \
+	"$guests/blkrmw.elf"
 head -c $(($(stat -c %s "$t/blk.log") / 2)) "$t/blk.log" > "$t/blkcut.log"
 expect 1 "go live from half the log" "$ftvmm" replay --go-live --disk "$t/disk.live" \
 	--log "$t/blkcut.log" --serial "$t/blk.live" "$guests/blkrmw.elf"
 same "$t/disk.rec" "$t/disk.live" "after going live the disk is the primary's"
+expect 1 "go live from half the log, --disk-private" "$ftvmm" replay --go-live --disk-private \
+	--disk "$t/disk.livepriv" --log "$t/blkcut.log" --serial "$t/blk.livepriv" "$guests/blkrmw.elf"
+same "$t/disk.rec" "$t/disk.livepriv" "after going live the private copy is the primary's"
+same "$t/blk.live" "$t/blk.livepriv" "and the console the same as without --disk-private"
 expect 6 "replay without --disk diverges" "$ftvmm" replay --log "$t/blk.log" --serial "$t/x" \
 	"$guests/blkrmw.elf"
 grep -q "replays with --disk" "$t/err" && echo "ok: says --disk" || { echo "FAIL: no hint"; fail=1; }

@@ -123,14 +123,15 @@ echo "ok: secondary finished; primary's $n console bytes are a prefix of its out
 
 # 3. Failover with a disk: each host has its own copy of the original
 # disk. Held writes reach the primary's copy only once ACKed; the
-# secondary writes the replayed ones at go-live, then its own.
+# secondary (--disk-private) writes the replayed ones to its copy as it
+# replays them, then its own.
 GUEST=blkrmw
 head -c 65536 /dev/zero > "$T/disk0"
 for d in plain a b; do cp "$T/disk0" "$T/disk.$d"; done
 rc=0
 "$FTVMM" run --disk "$T/disk.plain" --serial "$T/plain.out" "$G/blkrmw.elf" || rc=$?
 [ $rc = 1 ] || fail "plain blkrmw run: status $rc"
-failover vm3 three "round 3 " "--disk $T/disk.a" "--disk $T/disk.b"
+failover vm3 three "round 3 " "--disk $T/disk.a" "--disk $T/disk.b --disk-private"
 cmp -s "$T/three.sec.out" "$T/plain.out" || fail "blkrmw on the secondary printed otherwise"
 cmp -s "$T/disk.b" "$T/disk.plain" || fail "the secondary's disk differs from a plain run's"
 if grep -q "blkrmw done" "$T/three.pri.out"; then

@@ -390,6 +390,16 @@ TEST_CASE("disk: held writes reach the file only when the ACK covers them, in or
 		REQUIRE(g.disk->ApplyAll().ok());
 		CHECK(Slurp(g.path)[9 * 512] == 0xaa);
 	}
+	SECTION("a replayer on a private copy writes it at once, keeps nothing") {
+		g.disk->set_mode(Disk::kReplayPrivate);
+		REQUIRE(g.disk->WriteAt(9, a.data(), 512).ok());
+		CHECK(Slurp(g.path)[9 * 512] == 0xaa);
+		CHECK(g.disk->overlay().empty());
+		CHECK(g.disk->held_bytes() == 0);
+		REQUIRE(g.disk->Flush().ok());
+		REQUIRE(g.disk->ApplyAll().ok());
+		CHECK(Slurp(g.path)[9 * 512] == 0xaa);
+	}
 }
 
 TEST_CASE("disk: held writes are counted as outputs, held and released")
@@ -467,6 +477,13 @@ TEST_CASE("virtio-blk: state save/load, pending writes included")
 	SECTION("a replayer keeps its own overlay") {
 		Rig h;
 		h.disk->set_mode(Disk::kReplay);
+		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		CHECK(h.disk->overlay().empty());
+		CHECK(Slurp(h.path)[3 * 512] == 3);
+	}
+	SECTION("a replayer on a private copy ignores the pending writes too") {
+		Rig h;
+		h.disk->set_mode(Disk::kReplayPrivate);
 		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
 		CHECK(h.disk->overlay().empty());
 		CHECK(Slurp(h.path)[3 * 512] == 3);
