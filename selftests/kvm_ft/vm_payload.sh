@@ -124,7 +124,7 @@ ftvmm_sec() { # TAG: sets $sec
 		2> /tmp/$1.sec.log & sec=$!
 }
 ftvmm_pri() { # TAG [timeout S [capture]]
-	exec ${2:+timeout $2} ftvmm run --capture ${3:-kernel} --ftlogd /tmp/a.sock \
+	exec ${2:+timeout $2} ftvmm run ${PRI_OPTS:-} --capture ${3:-kernel} --ftlogd /tmp/a.sock \
 		--session "$1" --peer b --serial /tmp/$1.pri.out --stats /tmp/$1.pri.json \
 		/tests/ticker.elf 2> /tmp/$1.pri.log
 }
@@ -158,11 +158,14 @@ ftvmm_kernel() {
 	[ "${pc:-0}" -gt 0 ] || return 1
 	grep -q "PIO exits checked against kvm_ft.ko's, 0 differ" /tmp/k1.sec.log || return 1
 	echo "# replay on b skipped $kr kvm_ft.ko records: $(grep 'kvm_ft.ko' /tmp/k1.sec.log)"
-	# Failover: freeze the primary once it prints; b goes live.
+	# Failover: freeze the primary once b has replayed its first ticks
+	# (the primary's own output waits for ACKs: too late); b goes live.
+	# The guest takes under a second: its PIT edges are delayed by up to
+	# 100 ms each (--jitter) so that the freeze lands mid-run.
 	ftvmm_sec k2
-	(ftvmm_pri k2) & pri=$!
+	(PRI_OPTS="--jitter 100000" ftvmm_pri k2) & pri=$!
 	for _ in $(seq 1 3000); do
-		grep -q "tick 5" /tmp/k2.pri.out 2>/dev/null && break
+		grep -q "tick 5" /tmp/k2.sec.out 2>/dev/null && break
 		sleep 0.01
 	done
 	kill -STOP $pri
