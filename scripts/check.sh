@@ -11,6 +11,9 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-2}
 pass=0 fail=0 skip=0 bad=""
+t_start=$(date +%s) t_mark=$t_start
+# took: $el = seconds since the last call (each stage says how long it took).
+took() { now=$(date +%s); el="$((now - t_mark)) s"; t_mark=$now; }
 
 # ctest_suite NAME BUILD_DIR CMAKE_ARGS...
 ctest_suite() {
@@ -24,8 +27,9 @@ ctest_suite() {
 		fail=$((fail + 1)); bad="$bad $name-build"
 		return
 	fi
-	echo "== $name: ctest"
+	took; echo "== $name: built in $el; ctest"
 	(cd "$dir" && ctest -j "$jobs" --output-on-failure --timeout 600) > "$dir.ctest.log" 2>&1
+	took; echo "== $name: ctest ran $el"
 	grep -E 'Test +#[0-9]+:' "$dir.ctest.log" | sed "s/^/$name: /"
 	p=$(grep -Ec 'Test +#[0-9]+: .* +Passed' "$dir.ctest.log")
 	s=$(grep -Ec 'Test +#[0-9]+: .*\*\*\*Skipped|Test +#[0-9]+: .* +Not Run' "$dir.ctest.log")
@@ -50,6 +54,7 @@ vm_suite() {
 	echo "== $name"
 	BUILD="$top/build" sh "$script" > "$log" 2>&1
 	cat "$log"
+	took; echo "== $name: $el"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
 	if [ -n "$line" ]; then
 		set -- $line
@@ -66,5 +71,6 @@ vm_suite "on-disk lock across two TCG VMs" "$top/build/lock-vms.log" \
 	"$top/selftests/lock/run_two_vms.sh"
 
 [ -z "$bad" ] || echo "failed suites:$bad"
+echo "== all suites: $(( $(date +%s) - t_start )) s"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
