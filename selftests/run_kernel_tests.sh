@@ -1,11 +1,11 @@
 #!/bin/sh
 # run_kernel_tests.sh - build kvm_ft.ko and its selftests, boot one test
 # VM (selftests/rig) that runs them all, print the TAP results and
-# "N passed, N failed, N skipped". Expects ftctl, ftlogd, ftvmm and the
-# ftvmm guests (target ftvmm_guests) built in $BUILD.
+# "N passed, N failed, N skipped". Expects ftctl, ftlogd, ftvmm,
+# ftvmm_kvm_test and the ftvmm guests (target ftvmm_guests) built in $BUILD.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-$top/build}
+build=$(cd "${BUILD:-$top/build}" && pwd)
 out=$build/selftests
 mkdir -p "$out"
 
@@ -39,6 +39,15 @@ ftconf() { # HOST SELF PEER PEER_ADDR
 ftconf a 127.0.0.1 b 127.0.0.2
 ftconf b 127.0.0.2 a 127.0.0.1
 
+# ftvmm's KVM tests and command-line test run in the VM too: the guests
+# at /guests for cli_test.sh, and where ftvmm_kvm_test was built.
+guests=""
+for g in compute ticker rtc dirtier blkrmw smp smp_small; do
+	guests="$guests $build/ftvmm/guests/$g.elf:/guests/$g.elf"
+	guests="$guests $build/ftvmm/guests/$g.elf:$build/ftvmm/guests/$g.elf"
+done
+
+# shellcheck disable=SC2086
 "$top/selftests/rig/mkinitramfs.sh" "$out/kvm_ft.cpio.gz" \
 	"$top/selftests/kvm_ft/vm_payload.sh" \
 	"$top/kmod/kvm_ft.ko:/lib/kvm_ft.ko" \
@@ -48,6 +57,8 @@ ftconf b 127.0.0.2 a 127.0.0.1
 	"$out/kvm_ft_nl_test:/tests/kvm_ft_nl_test" \
 	"$out/guest_loop" "$build/ftctl/ftctl" "$build/ftlogd/ftlogd" \
 	"$build/ftvmm/ftvmm" "$build/ftvmm/guests/ticker.elf:/tests/ticker.elf" \
+	"$build/ftvmm/ftvmm_kvm_test" "$top/ftvmm/tests/cli_test.sh:/tests/cli_test.sh" \
+	$guests \
 	$(for f in ca.pem a.pem a.key b.pem b.key a.conf b.conf; do echo "$out/ft/$f:/etc/ft/$f"; done)
 echo "selftests: booting the test VM (log: $out/kvm_ft.log)"
 start=$(date +%s)

@@ -177,8 +177,8 @@ ftvmm_kernel() {
 	wait $fa $fb 2>/dev/null
 	[ $rc = 1 ] || return 1
 	grep -q "ticker done" /tmp/k2.sec.out || return 1
-	n=$(stat -c %s /tmp/k2.pri.out)
-	head -c "$n" /tmp/k2.sec.out | cmp -s - /tmp/k2.pri.out || return 1
+	sz=$(stat -c %s /tmp/k2.pri.out)
+	head -c "$sz" /tmp/k2.sec.out | cmp -s - /tmp/k2.pri.out || return 1
 	grep -q "ticker done" /tmp/k2.pri.out && echo "# note: the primary finished before it was frozen"
 	grep -q '"went_live_at": 0,' /tmp/k2.sec.json && return 1
 	echo "# failover: went live at $(grep went_live_at /tmp/k2.sec.json)"
@@ -193,6 +193,35 @@ show_ftvmm() {
 }
 check "ftvmm --capture kernel: live replay through ftlogd and failover" ftvmm_kernel ||
 	show_ftvmm
+
+# ftvmm's tests on nested KVM with kvm_ft.ko loaded (its probes on every
+# exit of every VM): each ftvmm_kvm_test case is a TAP line, as is each
+# check of the command-line test. One CPU: the SMP worker's vCPUs share
+# it, so its short variant, and SMP epochs of 1 ms in cli_test.sh.
+echo "# ftvmm tests (nested KVM, kvm_ft.ko loaded)"
+export FTVMM_SMP_GUEST=smp_small
+ftvmm_kvm_test --list-test-names-only | grep -v '^ *$' > /tmp/cases
+while IFS= read -r c; do
+	# Catch2 test specs: "," "[" "]" and "\" are escaped to match a name.
+	spec=$(printf '%s' "$c" | sed 's/[],[\\]/\\&/g')
+	t0=$(date +%s)
+	if ftvmm_kvm_test "$spec" > /tmp/case.log 2>&1; then
+		ok "ftvmm_kvm_test: $c ($(( $(date +%s) - t0 )) s)"
+	else
+		notok "ftvmm_kvm_test: $c"
+		tail -n 30 /tmp/case.log | sed 's/^/#   /'
+	fi
+done < /tmp/cases
+sh /tests/cli_test.sh /bin/ftvmm /guests > /tmp/cli.log 2>&1
+rc=$?
+while IFS= read -r l; do
+	case $l in
+	"ok: "*) ok "cli_test: ${l#ok: }";;
+	"FAIL: "*) notok "cli_test: ${l#FAIL: }";;
+	*) echo "#   $l";;
+	esac
+done < /tmp/cli.log
+[ $rc = 0 ] && ok "cli_test: exit status 0" || notok "cli_test: exit status $rc"
 
 # rmmod kvm_ft while a persistent attachment holds a running VM.
 rmmod_running() {
