@@ -39,12 +39,11 @@ ftconf() { # HOST SELF PEER PEER_ADDR
 ftconf a 127.0.0.1 b 127.0.0.2
 ftconf b 127.0.0.2 a 127.0.0.1
 
-# ftvmm's KVM tests and command-line test run in the VM too: the guests
-# at /guests for cli_test.sh, and where ftvmm_kvm_test was built.
+# ftvmm's KVM tests and command-line test run in the VM too, with the
+# guests at /guests (FTVMM_GUEST_DIR in the payload).
 guests=""
 for g in compute ticker rtc dirtier blkrmw smp smp_small; do
 	guests="$guests $build/ftvmm/guests/$g.elf:/guests/$g.elf"
-	guests="$guests $build/ftvmm/guests/$g.elf:$build/ftvmm/guests/$g.elf"
 done
 
 # shellcheck disable=SC2086

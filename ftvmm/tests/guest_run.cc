@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -27,7 +28,9 @@ void RequireKvm()
 
 std::string GuestPath(const std::string &name)
 {
-	return std::string(FTVMM_GUEST_DIR) + "/" + name + ".elf";
+	// $FTVMM_GUEST_DIR: where a copy of the guests is (the test VM).
+	const char *dir = getenv("FTVMM_GUEST_DIR");
+	return std::string(dir && *dir ? dir : FTVMM_GUEST_DIR) + "/" + name + ".elf";
 }
 
 std::string TempPath(const std::string &tag)

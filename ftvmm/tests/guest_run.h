@@ -14,7 +14,8 @@ namespace kvmft::vmm::test {
 
 // Exits with 77 (ctest SKIP_RETURN_CODE) and a reason if /dev/kvm is absent.
 void RequireKvm();
-std::string GuestPath(const std::string &name);	// "ticker" -> .../ticker.elf
+// "ticker" -> $FTVMM_GUEST_DIR/ticker.elf, else where the build put it.
+std::string GuestPath(const std::string &name);
 std::string TempPath(const std::string &tag);	// unique per process
 
 // A machine with the guest loaded and a memfd console.

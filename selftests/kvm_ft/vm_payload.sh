@@ -199,7 +199,7 @@ check "ftvmm --capture kernel: live replay through ftlogd and failover" ftvmm_ke
 # check of the command-line test. One CPU: the SMP worker's vCPUs share
 # it, so its short variant, and SMP epochs of 1 ms in cli_test.sh.
 echo "# ftvmm tests (nested KVM, kvm_ft.ko loaded)"
-export FTVMM_SMP_GUEST=smp_small
+export FTVMM_SMP_GUEST=smp_small FTVMM_GUEST_DIR=/guests
 ftvmm_kvm_test --list-test-names-only | grep -v '^ *$' > /tmp/cases
 while IFS= read -r c; do
 	# Catch2 test specs: "," "[" "]" and "\" are escaped to match a name.
