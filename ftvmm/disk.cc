@@ -74,9 +74,11 @@ Status Disk::WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes)
 	if (mode_ == kDirect || mode_ == kReplayPrivate)
 		return PutFile(sector, src, bytes);
 	overlay_.push_back({tag_, sector, std::vector<uint8_t>(src, src + bytes),
-			    mode_ == kHold ? MonotonicNowNs() : 0});
+			    mode_ == kHold ? MonotonicNowNs() : 0, pos_});
 	if (mode_ == kHold)
 		Publish();
+	else
+		rs_.peak = std::max<uint64_t>(rs_.peak, overlay_.size());
 	return Status::Ok();
 }
 
@@ -104,7 +106,23 @@ void Disk::Publish()
 		publish_({overlay_.size(), released_, hold_ns_total_});
 }
 
-Status Disk::ApplyAll() { return WriteOut(UINT64_MAX, 0); }
+Status Disk::ApplyAll()
+{
+	if (mode_ == kReplay)
+		rs_.applied += overlay_.size();
+	return WriteOut(UINT64_MAX, 0);
+}
+
+void Disk::Forget(uint64_t pos)
+{
+	if (mode_ != kReplay)
+		return;
+	// Issue order is position order: the writes to drop are a prefix.
+	while (!overlay_.empty() && overlay_.front().pos <= pos) {
+		overlay_.pop_front();
+		rs_.dropped++;
+	}
+}
 
 // Held writes tagged <= upto go to the file, in order, then to the medium.
 // now_ns != 0: a release under the output rule, counted as such.
@@ -112,12 +130,14 @@ Status Disk::WriteOut(uint64_t upto, uint64_t now_ns)
 {
 	if (overlay_.empty() || overlay_.front().tag > upto)
 		return Status::Ok();
+	uint64_t last = written_pos_;
 	while (!overlay_.empty() && overlay_.front().tag <= upto) {
 		const Write &w = overlay_.front();
 		Status s = PutFile(w.sector, w.data.data(), w.data.size());
 		if (!s.ok())
 			return s;
 		if (now_ns) {
+			last = std::max(last, w.pos);
 			const uint64_t ns = w.at_ns && now_ns > w.at_ns ? now_ns - w.at_ns : 0;
 			released_++;
 			hold_ns_total_ += ns;
@@ -127,6 +147,7 @@ Status Disk::WriteOut(uint64_t upto, uint64_t now_ns)
 	}
 	if (fdatasync(fd_.get()) < 0)
 		return Status::Errno("sync disk " + path_);
+	written_pos_ = last;
 	return Status::Ok();
 }
 

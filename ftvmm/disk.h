@@ -8,9 +8,11 @@
 //            tagged with the log position of the exit that issued it, and
 //            reaches the file only when Release() gets an ACK covering the
 //            tag. Reads see the overlay over the file.
-//   kReplay  the secondary: writes are kept in the overlay whatever the
-//            ACK and the file is neither read nor written; ApplyAll() at
-//            go-live writes them, in log order.
+//   kReplay  the secondary on the primary's file (shared storage):
+//            writes are kept in the overlay whatever the ACK and the file
+//            is neither read nor written; Forget() drops those the
+//            primary reports written (DISK_WRITTEN), ApplyAll() at
+//            go-live writes the rest, in log order.
 //   kReplayPrivate  the secondary with a disk of its own (a private
 //            copy, not the primary's file): each replayed write goes to
 //            the file at once, in log order, so nothing accumulates;
@@ -45,6 +47,12 @@ public:
 		uint64_t sector;
 		std::vector<uint8_t> data;
 		uint64_t at_ns = 0; // kHold: when issued (hold time), 0 if unknown
+		uint64_t pos = 0;   // execution position of the issuing exit
+	};
+	// kReplay: writes dropped by Forget(), the most kept at once, and
+	// those ApplyAll() wrote at go-live.
+	struct ReplayStats {
+		uint64_t dropped = 0, peak = 0, applied = 0;
 	};
 
 	// path: a regular file whose size is a multiple of 512, opened
@@ -56,6 +64,8 @@ public:
 	Mode mode() const { return mode_; }
 	void set_mode(Mode m) { mode_ = m; }
 	void set_tag(uint64_t tag) { tag_ = tag; }
+	// The execution position of the current exit (every mode).
+	void set_pos(uint64_t pos) { pos_ = pos; }
 
 	// REQUIRES: [sector, sector + bytes / 512) within the disk, bytes a
 	// multiple of 512. Read is not for the kReplay modes (data comes from
@@ -70,6 +80,13 @@ public:
 	Status Release(uint64_t ack);
 	// Writes the whole overlay to the file in order and syncs (go-live).
 	Status ApplyAll();
+	// kHold: every write issued at a position <= written_pos() is in the
+	// file and synced (0: none yet). The primary logs it (DISK_WRITTEN).
+	uint64_t written_pos() const { return written_pos_; }
+	// kReplay: drops the kept writes issued at a position <= pos (the
+	// file already holds them); no-op in the other modes.
+	void Forget(uint64_t pos);
+	ReplayStats replay_stats() const { return rs_; }
 	const std::deque<Write> &overlay() const { return overlay_; }
 	// Checkpoint load: replace the overlay (tags become 0).
 	void SetOverlay(std::deque<Write> w) { overlay_ = std::move(w); }
@@ -90,7 +107,9 @@ private:
 	UniqueFd fd_;
 	uint64_t sectors_ = 0;
 	Mode mode_ = kDirect;
-	uint64_t tag_ = 0;
+	uint64_t tag_ = 0, pos_ = 0;
+	uint64_t written_pos_ = 0; // kHold: see written_pos()
+	ReplayStats rs_;
 	std::deque<Write> overlay_;
 	uint64_t released_ = 0, hold_ns_total_ = 0; // kHold releases
 	HoldHistogram hist_;

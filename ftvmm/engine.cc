@@ -314,6 +314,8 @@ Status Engine::HandleExit(bool *ended)
 			return s;
 		if (m_->net()) // frames sent in this exit: its position and tag
 			m_->net()->link()->set_tag(sink_ && !src_ ? sink_->tag() : 0, pos_);
+		if (m_->blk()) // and disk writes
+			m_->blk()->disk()->set_pos(pos_);
 		if (reason == KVM_EXIT_HLT)
 			halted_ = true;
 		else if (reason == KVM_EXIT_IRQ_WINDOW_OPEN)

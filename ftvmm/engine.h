@@ -125,6 +125,8 @@ private:
 	Status NetInput();
 	// Primary: NET_SENT when the link sent frames since the last one.
 	Status LogNetSent();
+	// Primary: DISK_WRITTEN when the file got held writes since the last.
+	Status LogDiskWritten();
 	Status ReplayNetRx(const kvm_ft_rec_hdr *r);
 	// A checkpoint at this stop (not at a deterministic exit), once.
 	Status CheckpointHere();
@@ -152,6 +154,7 @@ private:
 	bool defer_start_ = false; // went live inside an exit: new log pending
 	bool ckpt_here_ = false; // a checkpoint was written at this stop
 	uint64_t net_sent_logged_ = 0; // sent_pos of the last NET_SENT
+	uint64_t disk_written_logged_ = 0; // written_pos of the last DISK_WRITTEN
 	bool ended_ = false;
 	int status_ = 0;
 	uint64_t jitter_cur_ = 0;

@@ -120,6 +120,20 @@ Status Engine::LogNetSent()
 	return Append(&r, sizeof(r));
 }
 
+Status Engine::LogDiskWritten()
+{
+	if (!sink_ || !m_->blk())
+		return Status::Ok();
+	uint64_t p = m_->blk()->disk()->written_pos();
+	if (p <= disk_written_logged_)
+		return Status::Ok();
+	disk_written_logged_ = p;
+	kvm_ft_vmm_disk_written r;
+	InitRec(&r.hdr, KVM_FT_REC_VMM_DISK_WRITTEN, sizeof(r), pos_);
+	r.written_pos = p;
+	return Append(&r, sizeof(r));
+}
+
 Status Engine::DeliverLive()
 {
 	Pic &pic = m_->pic();
@@ -139,7 +153,8 @@ Status Engine::DeliverLive()
 		if (!(s = WaitHalted()).ok())
 			return s;
 	}
-	if (!(s = ReleaseHeld()).ok() || !(s = LogNetSent()).ok())
+	if (!(s = ReleaseHeld()).ok() || !(s = LogNetSent()).ok() ||
+	    !(s = LogDiskWritten()).ok())
 		return s;
 	// One vector per entry: a replayer that went live right after
 	// injecting the log's last IRQ must not overwrite it (KVM keeps one).
@@ -262,6 +277,15 @@ Status Engine::ReplayPending(bool *ended)
 				m_->net()->link()->Forget(
 					reinterpret_cast<const kvm_ft_vmm_net_sent *>(r)->sent_pos);
 			break;
+		case KVM_FT_REC_VMM_DISK_WRITTEN: {
+			const auto *d = reinterpret_cast<const kvm_ft_vmm_disk_written *>(r);
+			if (r->len != sizeof(*d) || d->written_pos > r->pos)
+				return Status::Error(EINVAL, "replay: malformed DISK_WRITTEN record");
+			if (!m_->blk())
+				return Diverged("disk writes in the log; replay needs --disk");
+			m_->blk()->disk()->Forget(d->written_pos);
+			break;
+		}
 		default:
 			return Diverged(fmt::format("unexpected record type {:#x} before re-entry",
 						    r->type));

@@ -98,12 +98,18 @@ Status WriteStats(const std::string &path, Machine &m, const Engine &e, int stat
 			{"resent_at_go_live", st.net_resent},
 		};
 	}
-	if (m.blk() && m.blk()->disk()->mode() == Disk::kHold) {
+	if (m.blk()) {
 		const OutputStats ds = m.blk()->disk()->stats();
+		const Disk::ReplayStats rs = m.blk()->disk()->replay_stats();
+		const Disk::Mode mode = m.blk()->disk()->mode();
 		j["disk"] = {
-			{"held", ds.held},
+			{"held", mode == Disk::kHold ? ds.held : 0},
 			{"released", ds.released},
 			{"hold_time_us", HoldTimes(ds)},
+			{"replay_kept", mode == Disk::kReplay ? ds.held : 0},
+			{"replay_dropped", rs.dropped},
+			{"replay_peak", rs.peak},
+			{"applied_at_go_live", rs.applied},
 		};
 	}
 	return Save(path, j);

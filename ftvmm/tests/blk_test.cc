@@ -302,20 +302,148 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 		cut++;
 	std::string cutlog = TempPath("partial.cut.log");
 	WriteFile(cutlog, {log.begin(), log.begin() + frames[cut].off});
-	DiskFile sec("partial.sec");
+	// replay: on the primary's file (shared storage) or on a copy of
+	// the original disk of its own (private).
+	auto replay = [&](const std::string &disk, bool priv, Disk::ReplayStats *rs) {
+		Booted rb;
+		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, disk).ok());
+		LogReader rd;
+		REQUIRE(LogReader::Open(cutlog, &rd).ok());
+		FileSource src(&rd);
+		EngineConfig rc;
+		rc.private_disk = priv;
+		Engine er(rb.m.get(), rc);
+		er.SetReplay(&src);
+		CHECK(er.Run(&status).err() == ENODATA);
+		if (!priv)
+			CHECK(ReadFile(disk) == primary); // not written by the replayer
+		REQUIRE(rb.m->blk()->disk()->ApplyAll().ok());
+		*rs = rb.m->blk()->disk()->replay_stats();
+	};
+	SECTION("on the primary's file: the writes it reported written are dropped") {
+		Disk::ReplayStats rs;
+		replay(d.path, false, &rs);
+		CHECK(d.Bytes() == primary);
+		CHECK(rs.dropped > 0);
+		CHECK(rs.peak < rs.dropped + rs.applied);
+	}
+	SECTION("on a private copy: it gets exactly the primary's writes") {
+		DiskFile sec("partial.sec");
+		Disk::ReplayStats rs;
+		replay(sec.path, true, &rs);
+		CHECK(sec.Bytes() == primary);
+		CHECK(rs.dropped + rs.peak + rs.applied == 0);
+	}
+	unlink(path.c_str());
+	unlink(cutlog.c_str());
+}
+
+TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten writes")
+{
+	RequireKvm();
+	DiskFile plain_disk("shplain");
+	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
+	REQUIRE(plain.s.ok());
+
+	// The primary's ACKs trail its log by 200 records and stop 300
+	// records short of `limit`, what the secondary stored when the
+	// primary failed (the last ACKs were in flight). The primary writes
+	// the shared file only up to its last ACK: the secondary holds
+	// writes the file lacks, after reports of those it has.
+	DiskFile d("shared");
+	std::string path = TempPath("shared.log");
+	Booted b;
+	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	std::unique_ptr<LogWriter> w;
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	EngineConfig cfg;
+	cfg.hold_timeout_ns = 50000000;
+	Engine e(b.m.get(), cfg);
+	e.SetRecord(w.get());
+	const uint64_t limit = 5000;
+	e.SetAck([&] {
+		uint64_t n = w->records();
+		return std::min<uint64_t>(n > 200 ? n - 200 : 0, limit - 300);
+	});
+	int status = 0;
+	CHECK(e.Run(&status).err() == ETIMEDOUT);
+	REQUIRE(w->Flush().ok());
+	const uint64_t written_pos = b.m->blk()->disk()->written_pos();
+	CHECK(written_pos > 0);
+
+	auto log = ReadFile(path);
+	auto frames = Frames(log);
+	REQUIRE(frames.size() > limit + 10);
+	uint64_t reports = 0;
+	for (size_t i = 0; i < limit; i++)
+		if (frames[i].rec->type == KVM_FT_REC_VMM_DISK_WRITTEN)
+			reports++;
+	CHECK(reports > 10);
+	std::string cutlog = TempPath("shared.cut.log");
+	WriteFile(cutlog, {log.begin(), log.begin() + frames[limit].off});
+
+	// The secondary, on the same file, goes live at the end of what it
+	// stored: the file ends as a run without failover leaves it.
 	Booted rb;
-	REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, sec.path).ok());
+	REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, d.path).ok());
 	LogReader rd;
 	REQUIRE(LogReader::Open(cutlog, &rd).ok());
 	FileSource src(&rd);
-	Engine er(rb.m.get());
+	EngineConfig live;
+	live.go_live = true;
+	Engine er(rb.m.get(), live);
 	er.SetReplay(&src);
-	CHECK(er.Run(&status).err() == ENODATA);
-	CHECK(sec.Bytes() == Blank());
-	REQUIRE(rb.m->blk()->disk()->ApplyAll().ok());
-	CHECK(sec.Bytes() == primary);
+	REQUIRE(er.Run(&status).ok());
+	CHECK(status == 1);
+	CHECK(er.stats().went_live_at > 0);
+	CHECK(LastLine(rb.Output()) == LastLine(plain.out));
+	CHECK(d.Bytes() == plain_disk.Bytes());
+	auto rs = rb.m->blk()->disk()->replay_stats();
+	INFO("dropped " << rs.dropped << " peak " << rs.peak << " applied " << rs.applied);
+	CHECK(rs.dropped > 0);
+	CHECK(rs.applied > 0);
+	// Never all of them at once: the report lets it forget along the way.
+	CHECK(rs.peak < rs.dropped + rs.applied);
 	unlink(path.c_str());
 	unlink(cutlog.c_str());
+}
+
+TEST_CASE("blkrmw: a DISK_WRITTEN record ahead of its own position is refused")
+{
+	RequireKvm();
+	DiskFile d("lying");
+	std::string path = TempPath("lying.log");
+	Booted b;
+	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	std::unique_ptr<LogWriter> w;
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	Engine e(b.m.get());
+	e.SetRecord(w.get());
+	e.SetAck([] { return UINT64_MAX; });
+	int status = 0;
+	REQUIRE(e.Run(&status).ok());
+	REQUIRE(w->Flush().ok());
+	auto log = ReadFile(path);
+	auto frames = Frames(log);
+	size_t at = 0;
+	for (size_t i = frames.size() / 2; i < frames.size() && !at; i++)
+		if (frames[i].rec->type == KVM_FT_REC_VMM_DISK_WRITTEN)
+			at = i;
+	REQUIRE(at);
+	// A primary claiming writes it cannot have made (past the record's
+	// own position) would make the secondary drop writes the file lacks.
+	auto *x = reinterpret_cast<kvm_ft_vmm_disk_written *>(frames[at].rec);
+	x->written_pos = x->hdr.pos + 1;
+	FixCrc(log, frames[at]);
+	WriteFile(path, log);
+	DiskFile other("lying.rep");
+	GuestRun rep = ReplayGuest("blkrmw", path, {}, other.path);
+	CHECK(rep.s.err() == EINVAL);
+	CHECK(rep.s.msg().find("malformed DISK_WRITTEN record") != std::string::npos);
+	CHECK(other.Bytes() == Blank());
+	unlink(path.c_str());
 }
 
 TEST_CASE("blkrmw: tampered disk read data is a divergence")

@@ -8,7 +8,8 @@
 # primary's session statistics (ftctl, Prometheus) count every console
 # byte as one output held and released. Then the same failover with
 # blkrmw and a disk on each host: the secondary's disk ends as a run
-# without failover leaves it. Then the SMP worker on 2 vCPUs by epochs:
+# without failover leaves it, also when both hosts share one disk file.
+# Then the SMP worker on 2 vCPUs by epochs:
 # lockstep and failover.
 FTVMM=$1 G=$2
 FTCTL=${FTCTL:-$BIN/../ftctl/ftctl}
@@ -140,6 +141,21 @@ else
 	echo "ok: disk failover at position $WENT_LIVE"
 fi
 echo "ok: after failover the secondary's disk equals a plain run's"
+# The same on shared storage: one file for both hosts. The secondary
+# never writes it before going live and keeps only the replayed writes
+# the primary has not reported written (DISK_WRITTEN); at go-live it
+# writes those, and the file ends as a plain run leaves it.
+cp "$T/disk0" "$T/disk.s"
+failover vm9 nine "round 3 " "--disk $T/disk.s" "--disk $T/disk.s"
+cmp -s "$T/nine.sec.out" "$T/plain.out" || fail "blkrmw on shared storage printed otherwise"
+cmp -s "$T/disk.s" "$T/disk.plain" || fail "the shared disk differs from a plain run's"
+python3 - "$T/nine.sec.json" <<'PY' || fail "shared disk stats: $(grep -A8 '"disk"' "$T/nine.sec.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))["disk"]
+assert d["replay_dropped"] > 0, d
+assert d["replay_peak"] < d["replay_dropped"] + d["applied_at_go_live"], d
+PY
+echo "ok: shared-storage failover at position $WENT_LIVE: $(python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['disk']; print('dropped', d['replay_dropped'], 'peak', d['replay_peak'], 'applied', d['applied_at_go_live'])" "$T/nine.sec.json")"
 
 # 4. A secondary set up for another VM than the primary runs (another
 # image, then another RAM size) refuses the live log at its first record

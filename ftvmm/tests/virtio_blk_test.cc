@@ -402,6 +402,58 @@ TEST_CASE("disk: held writes reach the file only when the ACK covers them, in or
 	}
 }
 
+TEST_CASE("disk: written_pos on the primary, Forget on a replayer of the same file")
+{
+	Rig g;
+	std::vector<uint8_t> a(512, 0xaa), b(512, 0xbb), c(512, 0xcc);
+	SECTION("the primary: the position of the newest write the file holds") {
+		g.disk->set_mode(Disk::kHold);
+		CHECK(g.disk->written_pos() == 0);
+		g.disk->set_tag(10);
+		g.disk->set_pos(3);
+		REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
+		g.disk->set_tag(20);
+		g.disk->set_pos(7);
+		REQUIRE(g.disk->WriteAt(2, b.data(), 512).ok());
+		REQUIRE(g.disk->Release(15).ok());
+		CHECK(g.disk->written_pos() == 3);
+		REQUIRE(g.disk->Release(20).ok());
+		CHECK(g.disk->written_pos() == 7);
+		REQUIRE(g.disk->Release(30).ok());	// nothing new
+		CHECK(g.disk->written_pos() == 7);
+	}
+	SECTION("a replayer drops the writes up to the position, in order") {
+		g.disk->set_mode(Disk::kReplay);
+		g.disk->set_pos(3);
+		REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
+		REQUIRE(g.disk->WriteAt(2, b.data(), 512).ok());
+		g.disk->set_pos(5);
+		REQUIRE(g.disk->WriteAt(1, c.data(), 512).ok());
+		CHECK(g.disk->replay_stats().peak == 3);
+		g.disk->Forget(2);
+		CHECK(g.disk->overlay().size() == 3);
+		g.disk->Forget(3);
+		CHECK(g.disk->overlay().size() == 1);
+		CHECK(g.disk->replay_stats().dropped == 2);
+		REQUIRE(g.disk->ApplyAll().ok());
+		auto f = Slurp(g.path);
+		CHECK(f[1 * 512] == 0xcc);
+		CHECK(f[2 * 512] == 2);		// dropped: the primary's file has it
+		CHECK(g.disk->replay_stats().applied == 1);
+	}
+	SECTION("the other modes ignore Forget") {
+		g.disk->set_mode(Disk::kHold);
+		g.disk->set_pos(3);
+		REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
+		g.disk->Forget(UINT64_MAX);
+		CHECK(g.disk->overlay().size() == 1);
+		g.disk->set_mode(Disk::kReplayPrivate);
+		g.disk->Forget(UINT64_MAX);
+		CHECK(g.disk->overlay().size() == 1);
+		CHECK(g.disk->replay_stats().dropped == 0);
+	}
+}
+
 TEST_CASE("disk: held writes are counted as outputs, held and released")
 {
 	Rig g;

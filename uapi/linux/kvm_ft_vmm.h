@@ -17,8 +17,8 @@
  *   virtio-blk QueueNotify one VMM_BLK_READ per chunk of disk data read.
  * Between two exits, the things the VMM did before re-entering the guest,
  * all with hdr.pos = position of the last exit:
- *   CKPT_BEGIN .. CKPT_END (a checkpoint), NET_SENT, NET_RX, IRQ_WINDOW,
- *   IRQ, END, GO_LIVE.
+ *   CKPT_BEGIN .. CKPT_END (a checkpoint), NET_SENT, DISK_WRITTEN, NET_RX,
+ *   IRQ_WINDOW, IRQ, END, GO_LIVE.
  */
 #ifndef _UAPI_LINUX_KVM_FT_VMM_H
 #define _UAPI_LINUX_KVM_FT_VMM_H
@@ -48,6 +48,8 @@ enum kvm_ft_vmm_rec_type {
 					 * frame the guest received */
 	KVM_FT_REC_VMM_NET_SENT,	/* struct kvm_ft_vmm_net_sent: frames the
 					 * primary has put on the wire */
+	KVM_FT_REC_VMM_DISK_WRITTEN,	/* struct kvm_ft_vmm_disk_written: disk
+					 * writes the primary's file holds */
 	__KVM_FT_REC_VMM_LAST,
 
 	/*
@@ -143,6 +145,17 @@ struct kvm_ft_vmm_net_rx {
 struct kvm_ft_vmm_net_sent {
 	struct kvm_ft_rec_hdr hdr;
 	__u64 sent_pos;
+};
+
+/*
+ * The primary's disk file holds (written and synced) every virtio-blk
+ * write the guest issued at an execution position <= written_pos; a
+ * replayer on the same file (shared storage) drops those from the writes
+ * it keeps for go-live. written_pos <= hdr.pos.
+ */
+struct kvm_ft_vmm_disk_written {
+	struct kvm_ft_rec_hdr hdr;
+	__u64 written_pos;
 };
 
 struct kvm_ft_vmm_irq {
