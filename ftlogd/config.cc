@@ -97,8 +97,10 @@ Status Global(Config *c, const std::string &k, const std::string &v)
 		return ParseUint(v, 50, 60000, &c->connect_timeout_ms);
 	else if (k == "frame_bytes")
 		return ParseUint(v, 4096, 1u << 20, &c->frame_bytes);
-	else if (k == "realtime_priority")
+	else if (k == "realtime_priority") {
+		c->realtime_priority_set = true;
 		return ParseUint(v, 0, 99, &c->realtime_priority);
+	}
 	else if (k == "metrics_listen")
 		c->metrics_listen = v;
 	else if (k == "listen") {
@@ -144,6 +146,13 @@ Status Check(const Config &c)
 std::string Path::str() const
 {
 	return local.str() + (dev.empty() ? "" : " dev " + dev) + " -> " + peer.str();
+}
+
+unsigned EffectivePriority(const Config &c, int cpus)
+{
+	if (cpus == 1 && !c.realtime_priority_set)
+		return 0;
+	return c.realtime_priority;
 }
 
 const Peer *Config::FindPeer(const std::string &name) const

@@ -42,12 +42,19 @@ struct Config {
 	unsigned connect_timeout_ms = 1000;
 	unsigned frame_bytes = 64 * 1024;   // most record bytes per DATA frame
 	unsigned realtime_priority = 1;     // SCHED_FIFO priority; 0: normal
+	bool realtime_priority_set = false; // given in the file (not the default)
 	std::vector<Listen> listens;
 	std::string metrics_listen;         // "127.0.0.1:9464"; empty: off
 	std::vector<Peer> peers;
 
 	const Peer *FindPeer(const std::string &name) const;
 };
+
+// The SCHED_FIFO priority to run at on a host where the daemon may run
+// on `cpus` CPUs: the configured one, except that the default (1, not
+// given in the file) becomes 0 on a single CPU, where a real-time daemon
+// leaves the VMMs too little (Documentation/ftlogd.md, "Scheduling").
+unsigned EffectivePriority(const Config &c, int cpus);
 
 // Parses text (file name only for messages). Errors name file and line.
 kvmft::Status ParseConfig(const std::string &text, const std::string &file, Config *out);

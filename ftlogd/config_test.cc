@@ -49,6 +49,23 @@ TEST_CASE("a full configuration parses")
 	CHECK(!c.FindPeer("c"));
 }
 
+TEST_CASE("the default real-time priority is dropped on a one-CPU host, a given one is kept")
+{
+	std::string base = "host_name = a\nca = c\ncert = c\nkey = k\n";
+	Config c;
+	REQUIRE(ParseConfig(base, "t.conf", &c).ok());
+	CHECK(c.realtime_priority == 1);
+	CHECK(EffectivePriority(c, 2) == 1);
+	CHECK(EffectivePriority(c, 0) == 1);	// count unknown
+	CHECK(EffectivePriority(c, 1) == 0);
+	Config given;
+	REQUIRE(ParseConfig(base + "realtime_priority = 1\n", "t.conf", &given).ok());
+	CHECK(EffectivePriority(given, 1) == 1);
+	Config off;
+	REQUIRE(ParseConfig(base + "realtime_priority = 0\n", "t.conf", &off).ok());
+	CHECK(EffectivePriority(off, 4) == 0);
+}
+
 TEST_CASE("configuration errors name the file, the line and the problem")
 {
 	std::string base = "host_name = a\nca = c\ncert = c\nkey = k\n";

@@ -80,12 +80,18 @@ int main(int argc, char **argv)
 	// on a host whose vCPUs keep every core busy, a normal-priority
 	// daemon waits milliseconds for a CPU (Documentation/ftlogd.md,
 	// "Scheduling"). Its threads sleep in poll() between frames.
-	if (cfg.realtime_priority) {
+	cpu_set_t cpus;
+	int ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
+	unsigned prio = ftlogd::EffectivePriority(cfg, ncpus);
+	if (prio != cfg.realtime_priority)
+		std::fprintf(stderr, "ftlogd: one CPU: running at normal priority (give "
+			     "realtime_priority in %s to force SCHED_FIFO)\n", config.c_str());
+	if (prio) {
 		sched_param sp{};
-		sp.sched_priority = static_cast<int>(cfg.realtime_priority);
+		sp.sched_priority = static_cast<int>(prio);
 		if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
 			std::fprintf(stderr, "ftlogd: realtime_priority %u: %s; running at normal "
-				     "priority\n", cfg.realtime_priority, std::strerror(errno));
+				     "priority\n", prio, std::strerror(errno));
 	}
 	ftlogd::Daemon d(std::move(cfg));
 	st = d.Init();

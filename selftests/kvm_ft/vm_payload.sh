@@ -112,6 +112,9 @@ show_ft() {
 	kill $g $fa $fb 2>/dev/null
 }
 check "kvm_ft.ko log shipped by ftlogd to a peer, in order" ft_channel || show_ft
+# This VM has one CPU: the daemons' default priority is normal, not FIFO.
+check "ftlogd on one CPU runs at normal priority by default" \
+	grep -q "one CPU: running at normal priority" /tmp/fta.log
 
 # ftvmm's own log through kvm_ft.ko (run --capture kernel): its records
 # appended to its VM's kernel ring with the probes' records, shipped by
