@@ -108,9 +108,15 @@ void Disk::Publish()
 
 Status Disk::ApplyAll()
 {
-	if (mode_ == kReplay)
+	if (mode_ == kReplay || mode_ == kEpochs)
 		rs_.applied += overlay_.size();
 	return WriteOut(UINT64_MAX, 0);
+}
+
+void Disk::Retag(uint64_t from, uint64_t to)
+{
+	for (auto it = overlay_.rbegin(); it != overlay_.rend() && it->tag == from; ++it)
+		it->tag = to;
 }
 
 void Disk::Forget(uint64_t pos)

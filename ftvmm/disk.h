@@ -13,6 +13,10 @@
 //            is neither read nor written; Forget() drops those the
 //            primary reports written (DISK_WRITTEN), ApplyAll() at
 //            go-live writes the rest, in log order.
+//   kEpochs  an SMP secondary (applies epochs, runs nothing): the
+//            overlay is the pending writes of the last epoch applied
+//            (its device state), written by ApplyAll() at go-live; the
+//            file is neither read nor written before.
 //   kReplayPrivate  the secondary with a disk of its own (a private
 //            copy, not the primary's file): each replayed write goes to
 //            the file at once, in log order, so nothing accumulates;
@@ -21,7 +25,8 @@
 // The overlay is an ordered list of writes; a read applies, over the
 // file's bytes, every overlapping write in order, so the last write wins.
 //
-// Thread safety: none; used by the vCPU thread.
+// Thread safety: none; used by the vCPU thread (SMP: under
+// Machine::io_mu()).
 #pragma once
 
 #include <cstdint>
@@ -41,7 +46,7 @@ constexpr uint32_t kSectorSize = 512;
 
 class Disk {
 public:
-	enum Mode { kDirect, kHold, kReplay, kReplayPrivate };
+	enum Mode { kDirect, kHold, kReplay, kReplayPrivate, kEpochs };
 	struct Write {
 		uint64_t tag;	// log position (LogSink::tag()) when issued
 		uint64_t sector;
@@ -88,6 +93,9 @@ public:
 	void Forget(uint64_t pos);
 	ReplayStats replay_stats() const { return rs_; }
 	const std::deque<Write> &overlay() const { return overlay_; }
+	// The newest held writes tagged `from` get tag `to` (SMP: the writes
+	// of an epoch, tagged pending until its end is logged).
+	void Retag(uint64_t from, uint64_t to);
 	// Checkpoint load: replace the overlay (tags become 0).
 	void SetOverlay(std::deque<Write> w) { overlay_ = std::move(w); }
 	uint64_t held_bytes() const;

@@ -163,9 +163,9 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	if (o.vcpus < 1 || o.vcpus > kMaxVcpus)
 		return Status::Error(EINVAL, fmt::format("--vcpus {}: 1 to {} are supported",
 							 o.vcpus, kMaxVcpus));
-	if (o.vcpus > 1 && !o.disk.empty())
-		return Status::Error(ENOTSUP, "--disk needs --vcpus 1 (virtio-blk is not "
-				     "replicated by SMP epochs yet)");
+	if (o.vcpus > 1 && o.disk_private)
+		return Status::Error(ENOTSUP, "--disk-private needs --vcpus 1 (an SMP "
+				     "secondary's disk is the primary's file)");
 	if (o.vcpus > 1 && !o.net.empty())
 		return Status::Error(ENOTSUP, "--net needs --vcpus 1 (virtio-net is not "
 				     "replicated by SMP epochs yet)");
@@ -506,6 +506,8 @@ int CmdReplaySmp(const Options &o, ReplayInput &in, Machine &m, lock::Holder *ho
 	SmpVm smp(&m, MakeSmpConfig(o));
 	int status = -1;
 	uint64_t t0 = MonotonicNowNs();
+	if (m.blk()) // each epoch's pending writes, written at go-live
+		m.blk()->disk()->set_mode(Disk::kEpochs);
 	Status s = smp.ApplyLog(in.src, &status);
 	const SmpStats &st = smp.stats();
 	if (!s.ok()) {

@@ -11,7 +11,9 @@
 #include <fmt/format.h>
 
 #include "cpu_state.h"
+#include "disk.h"
 #include "exits.h"
+#include "virtio_blk.h"
 
 namespace kvmft::vmm {
 
@@ -216,6 +218,14 @@ void SmpVm::Resume()
 	cv_.notify_all();
 }
 
+Status SmpVm::ReleaseDisk()
+{
+	if (!m_->blk())
+		return Status::Ok();
+	std::lock_guard<std::mutex> g(m_->io_mu());
+	return m_->blk()->disk()->Release(ack_()).Wrap("release disk writes");
+}
+
 Status SmpVm::WriteEpoch()
 {
 	Vm &vm = m_->vm();
@@ -295,8 +305,13 @@ Status SmpVm::WriteEpoch()
 		return s;
 	if (!(s = sink_->Flush()).ok())
 		return s;
-	// The epoch's console bytes wait for the ACK of its end.
+	// The epoch's console bytes and disk writes wait for the ACK of its
+	// end (the vCPUs are stopped: no write is being added).
 	m_->console().Retag(kEpochPending, sink_->tag());
+	if (m_->blk()) {
+		std::lock_guard<std::mutex> g(m_->io_mu());
+		m_->blk()->disk()->Retag(kEpochPending, sink_->tag());
+	}
 	number_++;
 	st_.epochs++;
 	st_.pages += pages;
@@ -309,11 +324,19 @@ Status SmpVm::WriteEpoch()
 Status SmpVm::Run(int *status)
 {
 	const unsigned n = m_->vm().nr_vcpus();
+	Status s;
 	if (ack_) {
 		m_->console().set_hold(true);
 		m_->console().set_tag(kEpochPending);
 	}
-	Status s;
+	if (Disk *disk = m_->blk() ? m_->blk()->disk() : nullptr) {
+		// Going live: first the pending writes of the last epoch
+		// applied, which the primary may not have written.
+		if (disk->mode() == Disk::kEpochs && !(s = disk->ApplyAll()).ok())
+			return s.Wrap("go-live: write the last epoch's pending disk writes");
+		disk->set_mode(ack_ ? Disk::kHold : Disk::kDirect);
+		disk->set_tag(kEpochPending);
+	}
 	number_ = 0; // a new log (also after going live) starts FULL
 	m_->console().set_capture(sink_ != nullptr);
 	if (sink_ && !(s = WriteEpoch()).ok())
@@ -372,8 +395,13 @@ Status SmpVm::Run(int *status)
 				break;
 			}
 			Resume();
-			if (ack_)
+			if (ack_) {
 				m_->console().Release(ack_());
+				if (!(s = ReleaseDisk()).ok()) {
+					Fail(s);
+					break;
+				}
+			}
 			next_epoch = MonotonicNowNs() + cfg_.epoch_ns;
 		} else {
 			std::lock_guard<std::mutex> g(m_->io_mu());
@@ -415,10 +443,13 @@ Status SmpVm::Run(int *status)
 		while (ack_() < want && MonotonicNowNs() < until)
 			usleep(200);
 		m_->console().Release(ack_());
-		if (m_->console().held())
+		if (!(s = ReleaseDisk()).ok())
+			return s;
+		const size_t writes = m_->blk() ? m_->blk()->disk()->overlay().size() : 0;
+		if (m_->console().held() || writes)
 			return Status::Error(ETIMEDOUT, fmt::format(
-				"{} console bytes never acknowledged: not released",
-				m_->console().held()));
+				"{} console bytes and {} disk writes never acknowledged: not "
+				"released", m_->console().held(), writes));
 	}
 	m_->console().Flush();
 	return Status::Ok();

@@ -6,12 +6,15 @@
 // interrupts). There is no instruction replay: a recorder stops all vCPUs
 // at the end of each epoch and logs one checkpoint of all of them
 // (EPOCH_BEGIN .. EPOCH_END, uapi/linux/kvm_ft_vmm.h). Console bytes of an
-// epoch are tagged with the log position after its EPOCH_END and are
-// released once the peer acknowledged it (output rule).
+// epoch, and its virtio-blk writes, are tagged with the log position
+// after its EPOCH_END and are released once the peer acknowledged it
+// (output rule); writes not yet released travel in each epoch's device
+// state.
 //
 // A replayer applies each complete epoch to its memory and vCPU/device
 // state without running the guest; with go-live it then runs on as the
-// primary from the last complete epoch.
+// primary from the last complete epoch, after writing that epoch's
+// pending disk writes (its disk must be the primary's file: Disk::kEpochs).
 //
 // Thread safety: one SmpVm is driven by one thread (Run, ApplyLog); it
 // starts and joins the vCPU threads itself.
@@ -90,6 +93,8 @@ private:
 	void Stop();
 	void Resume();
 	Status WriteEpoch();
+	// The held disk writes the ACK covers go to the file.
+	Status ReleaseDisk();
 	Status ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *complete);
 	void Fail(const Status &s);
 	void Kick(unsigned i);

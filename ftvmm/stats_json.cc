@@ -57,6 +57,24 @@ uint64_t Percentile(std::vector<uint64_t> v, double p)
 	return v[std::min(i, v.size() - 1)];
 }
 
+// The "disk" object: output hold (primary) and kept writes (replayer).
+void AddDisk(nlohmann::json *j, Machine &m)
+{
+	if (!m.blk())
+		return;
+	const OutputStats ds = m.blk()->disk()->stats();
+	const Disk::ReplayStats rs = m.blk()->disk()->replay_stats();
+	const Disk::Mode mode = m.blk()->disk()->mode();
+	(*j)["disk"] = {
+		{"held", mode == Disk::kHold ? ds.held : 0},
+		{"released", ds.released},
+		{"hold_time_us", HoldTimes(ds)},
+		{"replay_kept", mode == Disk::kReplay || mode == Disk::kEpochs ? ds.held : 0},
+		{"replay_dropped", rs.dropped},
+		{"replay_peak", rs.peak},
+		{"applied_at_go_live", rs.applied},
+	};
+}
 } // namespace
 
 Status WriteStats(const std::string &path, Machine &m, const Engine &e, int status,
@@ -98,20 +116,7 @@ Status WriteStats(const std::string &path, Machine &m, const Engine &e, int stat
 			{"resent_at_go_live", st.net_resent},
 		};
 	}
-	if (m.blk()) {
-		const OutputStats ds = m.blk()->disk()->stats();
-		const Disk::ReplayStats rs = m.blk()->disk()->replay_stats();
-		const Disk::Mode mode = m.blk()->disk()->mode();
-		j["disk"] = {
-			{"held", mode == Disk::kHold ? ds.held : 0},
-			{"released", ds.released},
-			{"hold_time_us", HoldTimes(ds)},
-			{"replay_kept", mode == Disk::kReplay ? ds.held : 0},
-			{"replay_dropped", rs.dropped},
-			{"replay_peak", rs.peak},
-			{"applied_at_go_live", rs.applied},
-		};
-	}
+	AddDisk(&j, m);
 	return Save(path, j);
 }
 
@@ -136,6 +141,7 @@ Status WriteSmpStats(const std::string &path, Machine &m, const SmpVm &smp, int 
 		{"torn_epoch", st.torn_epoch},
 	};
 	AddCommon(&j, m, log, wall_ns);
+	AddDisk(&j, m);
 	return Save(path, j);
 }
 

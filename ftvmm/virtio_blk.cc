@@ -190,6 +190,7 @@ Status VirtioBlk::Load(const uint8_t *data, size_t len)
 	ApplyTransport(t);
 	// A replayer keeps its own overlay: it holds every write it replayed,
 	// a superset of the primary's pending ones (ftvmm.md "Disk writes").
+	// An SMP secondary (kEpochs) takes the epoch's pending writes.
 	if (disk_->mode() == Disk::kReplay || disk_->mode() == Disk::kReplayPrivate)
 		return Status::Ok();
 	disk_->SetOverlay(std::move(ov));

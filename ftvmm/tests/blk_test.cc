@@ -9,6 +9,7 @@
 
 #include "checkpoint.h"
 #include "guest_run.h"
+#include "smp.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -555,4 +556,75 @@ TEST_CASE("blkrmw: snapshot + deltas carry the device, the VM continues on a cop
 	CHECK(dd.Bytes() == sd.Bytes());
 	for (auto &f : files)
 		unlink(f.c_str());
+}
+
+TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes; failover on the shared file")
+{
+	RequireKvm();
+	DiskFile plain_disk("smpplain");
+	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
+	REQUIRE(plain.s.ok());
+
+	// The primary's ACK trails by one epoch and stops at the end of
+	// epoch `acked`; the secondary stored one epoch more. The shared file
+	// gets the writes of epochs <= acked only.
+	const uint64_t acked = 3;
+	DiskFile d("smpshared");
+	std::string path = TempPath("smpdisk.log");
+	Booted b;
+	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path, 2).ok());
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	hdr.nr_vcpus = 2;
+	std::unique_ptr<LogWriter> w;
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	SmpConfig cfg;
+	cfg.epoch_ns = 2000000;
+	cfg.hold_timeout_ns = 50000000;
+	SmpVm smp(b.m.get(), cfg);
+	smp.SetRecord(w.get());
+	std::vector<uint64_t> ends;	// log position after each epoch
+	smp.SetAtEpoch([&] {
+		ends.push_back(w->tag());
+		return Status::Ok();
+	});
+	smp.SetAck([&]() -> uint64_t {
+		if (ends.size() < 2)
+			return 0;
+		return ends[std::min<size_t>(ends.size() - 2, acked - 1)];
+	});
+	int status = 0;
+	Status s = smp.Run(&status);
+	INFO(s.msg());
+	CHECK(s.err() == ETIMEDOUT);
+	CHECK(s.msg().find("disk writes never acknowledged") != std::string::npos);
+	REQUIRE(w->Flush().ok());
+	REQUIRE(ends.size() > acked + 3);
+	CHECK(d.Bytes() != Blank());
+	CHECK(d.Bytes() != plain_disk.Bytes());
+
+	auto log = ReadFile(path);
+	auto frames = Frames(log);
+	size_t cut = 0;
+	for (size_t i = 0; i + 1 < frames.size() && !cut; i++)
+		if (frames[i].rec->type == KVM_FT_REC_VMM_EPOCH_END &&
+		    frames[i].rec->pos == acked + 1)
+			cut = frames[i + 1].off;
+	REQUIRE(cut);
+	LogReader rd;
+	REQUIRE(LogReader::FromBytes({log.begin(), log.begin() + cut}, "cut", &rd).ok());
+	FileSource src(&rd);
+	Booted rb;
+	REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, d.path, 2).ok());
+	rb.m->blk()->disk()->set_mode(Disk::kEpochs);
+	SmpVm sec(rb.m.get(), SmpConfig{});
+	REQUIRE(sec.ApplyLog(&src, &status).ok());
+	CHECK(sec.stats().applied == acked + 2);
+	const size_t pending = rb.m->blk()->disk()->overlay().size();
+	CHECK(pending > 0);		// epoch acked + 1's writes, not in the file
+	REQUIRE(sec.Run(&status).ok());	// go live
+	CHECK(status == 1);
+	CHECK(rb.m->blk()->disk()->replay_stats().applied == pending);
+	CHECK(rb.Output() == plain.out);
+	CHECK(d.Bytes() == plain_disk.Bytes());
+	unlink(path.c_str());
 }

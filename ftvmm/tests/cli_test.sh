@@ -123,7 +123,13 @@ expect 2 "its restore without --disk is refused" "$ftvmm" restore --serial "$t/x
 smp=$guests/${FTVMM_SMP_GUEST:-smp}.elf
 expect 2 "--vcpus 9 is refused" "$ftvmm" run --vcpus 9 "$smp"
 expect 2 "--vcpus 0 is refused" "$ftvmm" run --vcpus 0 "$smp"
-expect 2 "--disk with --vcpus 2 is refused" "$ftvmm" run --vcpus 2 --disk "$t/disk0" "$smp"
+cp "$t/disk0" "$t/disk.one"; cp "$t/disk0" "$t/disk.two"
+expect 1 "blkrmw with a disk, 1 vCPU" "$ftvmm" run --disk "$t/disk.one" --serial "$t/blk1" \
+	"$guests/blkrmw.elf"
+expect 1 "blkrmw with a disk, 2 vCPUs" "$ftvmm" run --vcpus 2 --disk "$t/disk.two" \
+	--serial "$t/blk2" "$guests/blkrmw.elf"
+same "$t/disk.one" "$t/disk.two" "the disk after 2 vCPUs = after 1"
+same "$t/blk1" "$t/blk2" "and the console"
 expect 1 "smp worker, 1 vCPU" "$ftvmm" run --serial "$t/smp1" "$smp"
 expect 1 "smp worker, 2 vCPUs, recorded" "$ftvmm" run --vcpus 2 --epoch 10 --epoch-hash \
 	--record "$t/smp.log" --serial "$t/smp2" --stats "$t/smp.json" "$smp"
@@ -147,6 +153,10 @@ expect 1 "truncated SMP log, --go-live" "$ftvmm" replay --go-live --log "$t/smpc
 	--serial "$t/smplive" --stats "$t/smplive.json" "$smp"
 # It prints the bytes of the epochs it applied, then its own.
 same "$t/smp2" "$t/smplive" "the new primary's output = the plain output"
+expect 2 "an SMP secondary with --disk-private is refused" "$ftvmm" replay --disk-private \
+	--disk "$t/disk0" --log "$t/smp.log" "$smp"
+grep -q "disk is the primary's file" "$t/err" && echo "ok: says why" ||
+	{ echo "FAIL: no reason given"; fail=1; }
 expect 2 "an SMP log replayed with another image is refused" "$ftvmm" replay \
 	--log "$t/smp.log" "$guests/compute.elf"
 # Every epoch: of 20 ms for the full worker, 1 ms for the rig's short one.
