@@ -161,14 +161,16 @@ ftvmm_kernel() {
 	[ "${pc:-0}" -gt 0 ] || return 1
 	grep -q "PIO exits checked against kvm_ft.ko's, 0 differ" /tmp/k1.sec.log || return 1
 	echo "# replay on b skipped $kr kvm_ft.ko records: $(grep 'kvm_ft.ko' /tmp/k1.sec.log)"
-	# Failover: freeze the primary once b has replayed its first ticks
-	# (the primary's own output waits for ACKs: too late); b goes live.
-	# The guest takes under a second: its PIT edges are delayed by up to
-	# 100 ms each (--jitter) so that the freeze lands mid-run.
+	# Failover: freeze the primary once its first ticks are out, on
+	# either host (the primary prints them once b acknowledged them; b
+	# prints them once it replayed them, and on one CPU either can lag);
+	# b goes live. The guest takes under a second: its PIT edges are
+	# delayed by up to 100 ms each (--jitter) so that the freeze lands
+	# mid-run.
 	ftvmm_sec k2
 	(PRI_OPTS="--jitter 100000" ftvmm_pri k2) & pri=$!
 	for _ in $(seq 1 3000); do
-		grep -q "tick 5" /tmp/k2.sec.out 2>/dev/null && break
+		grep -qs "tick 5" /tmp/k2.sec.out /tmp/k2.pri.out && break
 		sleep 0.01
 	done
 	kill -STOP $pri
@@ -189,7 +191,8 @@ ftvmm_kernel() {
 show_ftvmm() {
 	for f in /tmp/k0.pri.log /tmp/k0.sec.log /tmp/k1.pri.log /tmp/k1.sec.log /tmp/k2.pri.log /tmp/k2.sec.log \
 		/tmp/fta.log /tmp/ftb.log /tmp/k1.pri.json /tmp/k1.sec.json \
-		/tmp/k1.pri.out /tmp/k1.sec.out; do
+		/tmp/k1.pri.out /tmp/k1.sec.out /tmp/k2.pri.json /tmp/k2.sec.json \
+		/tmp/k2.pri.out /tmp/k2.sec.out; do
 		echo "# $f:"; sed 's/^/#   /' "$f" 2>/dev/null | tail -n 8
 	done
 	kill $fa $fb 2>/dev/null
