@@ -54,7 +54,7 @@ void Acker(const RingView &v, const RingSink *sink, LogWriter *w, std::atomic<bo
 }
 } // namespace
 
-TEST_CASE("record into a ring; the acker's copy replays exactly; output waits for ACKs")
+TEST_CASE("record into a ring: the acker's copy replays exactly, output waits for ACKs")
 {
 	RequireKvm();
 	RingSet rings;
