@@ -166,9 +166,6 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	if (o.vcpus > 1 && o.disk_private)
 		return Status::Error(ENOTSUP, "--disk-private needs --vcpus 1 (an SMP "
 				     "secondary's disk is the primary's file)");
-	if (o.vcpus > 1 && !o.net.empty())
-		return Status::Error(ENOTSUP, "--net needs --vcpus 1 (virtio-net is not "
-				     "replicated by SMP epochs yet)");
 	MachineConfig cfg;
 	cfg.disk = o.disk;
 	cfg.net = o.net;
@@ -339,13 +336,15 @@ int CmdRunSmp(const Options &o, std::unique_ptr<Machine> m, uint64_t hash,
 		st.image_hash = hash;
 		st.disk_bytes = DiskBytes(*m);
 		st.nr_vcpus = m->vm().nr_vcpus();
+		st.flags = m->net() ? KVM_FT_START_NET : 0;
 		if (!(s = sink->Append(&st, sizeof(st))).ok())
 			return Fail(s);
 		smp.SetRecord(sink.get());
 		smp.SetAck([&] { return sink->Ack(); });
 		if (ack_fd.valid())
 			releaser = std::make_unique<OutputReleaser>(
-				&m->console(), [&] { return sink->Ack(); }, std::move(ack_fd));
+				&m->console(), [&] { return sink->Ack(); }, std::move(ack_fd),
+				m->net() ? m->net()->link() : nullptr);
 	}
 	int status = 0;
 	uint64_t t0 = MonotonicNowNs();
@@ -508,6 +507,8 @@ int CmdReplaySmp(const Options &o, ReplayInput &in, Machine &m, lock::Holder *ho
 	uint64_t t0 = MonotonicNowNs();
 	if (m.blk()) // each epoch's pending writes, written at go-live
 		m.blk()->disk()->set_mode(Disk::kEpochs);
+	if (m.net()) // each epoch's held frames, sent at go-live
+		m.net()->link()->set_mode(NetLink::kEpochs);
 	Status s = smp.ApplyLog(in.src, &status);
 	const SmpStats &st = smp.stats();
 	if (!s.ok()) {

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -77,6 +78,8 @@ void NetLink::WriteLocked(const Frame &f)
 	else
 		st_.tx_write_errors++;
 	sent_pos_.store(f.pos, std::memory_order_release);
+	if (f.seq + 1 > sent_count_.load(std::memory_order_relaxed))
+		sent_count_.store(f.seq + 1, std::memory_order_release);
 }
 
 void NetLink::Send(const uint8_t *data, size_t len)
@@ -97,6 +100,7 @@ void NetLink::Send(const uint8_t *data, size_t len)
 		q_.push_back(std::move(f));
 		PublishLocked();
 		break;
+	case kEpochs:	// not running: only after a misuse; keep it
 	case kReplay:
 		if (q_.size() == kReplayKeep) {
 			q_.pop_front();	// the log never said it was sent: assume so
@@ -134,6 +138,23 @@ void NetLink::Forget(uint64_t pos)
 		return;
 	while (!q_.empty() && q_.front().pos <= pos)
 		q_.pop_front();
+}
+
+void NetLink::ForgetSent(uint64_t count)
+{
+	std::lock_guard<std::mutex> g(mu_);
+	if (mode_ != kEpochs)
+		return;
+	forgot_ = std::max(forgot_, count);
+	while (!q_.empty() && q_.front().seq < forgot_)
+		q_.pop_front();
+}
+
+void NetLink::Retag(uint64_t from, uint64_t to)
+{
+	std::lock_guard<std::mutex> g(mu_);
+	for (auto it = q_.rbegin(); it != q_.rend() && it->tag == from; ++it)
+		it->tag = to;
 }
 
 uint64_t NetLink::SendReplayed()
@@ -175,7 +196,7 @@ NetLink::Stats NetLink::stats() const
 	std::lock_guard<std::mutex> g(mu_);
 	Stats s = st_;
 	s.held = mode_ == kHold ? q_.size() : 0;
-	s.replay_kept = mode_ == kReplay ? q_.size() : 0;
+	s.replay_kept = mode_ == kReplay || mode_ == kEpochs ? q_.size() : 0;
 	s.hold.held = s.held;
 	s.hold.hold_ns_p50 = hist_.Get(50);
 	s.hold.hold_ns_p99 = hist_.Get(99);
@@ -201,6 +222,14 @@ void NetLink::SetPending(std::vector<Frame> frames)
 		q_.assign(frames.begin(), frames.end());
 		for (Frame &f : q_)
 			f.tag = 0, f.at_ns = MonotonicNowNs();
+		break;
+	case kEpochs:
+		q_.clear();
+		for (Frame &f : frames)
+			if (f.seq >= forgot_)
+				q_.push_back(std::move(f));
+		for (Frame &f : q_)
+			f.tag = 0, f.at_ns = 0;
 		break;
 	case kReplay: {
 		// Ours are a superset of the primary's, except for those sent

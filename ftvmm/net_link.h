@@ -11,6 +11,10 @@
 //            until the log says the primary released it (Forget); at
 //            go-live the ones left are sent (SendReplayed): the old
 //            primary may not have sent them, and must not lose them.
+//   kEpochs  an SMP secondary (applies epochs, runs nothing): the frames
+//            kept are the held ones of the last epoch applied (its
+//            device state), less those the primary said it sent
+//            (ForgetSent); SendReplayed sends them at go-live.
 //
 // Each frame gets a sequence number (frames sent by the guest before
 // it); position = the engine's deterministic-exit count when it was sent.
@@ -37,7 +41,7 @@ namespace kvmft::vmm {
 
 class NetLink {
 public:
-	enum Mode { kDirect, kHold, kReplay };
+	enum Mode { kDirect, kHold, kReplay, kEpochs };
 	static constexpr size_t kMaxFrame = 1514;	// Ethernet, no FCS
 	static constexpr size_t kReplayKeep = 4096;	// frames kept in kReplay
 
@@ -89,7 +93,17 @@ public:
 	uint64_t sent_pos() const { return sent_pos_.load(std::memory_order_acquire); }
 	// kReplay: the primary sent every frame issued at positions <= pos.
 	void Forget(uint64_t pos);
-	// kReplay: sends the frames kept (go-live); returns how many.
+	// Frames put on the wire so far, counted by sequence number: every
+	// frame with seq < sent_count() was sent (SMP: the primary logs it
+	// between epochs, VMM_NET_SENT).
+	uint64_t sent_count() const { return sent_count_.load(std::memory_order_acquire); }
+	// kEpochs: drops the kept frames with seq < count (sent); later
+	// SetPending calls drop them too.
+	void ForgetSent(uint64_t count);
+	// The newest held frames tagged `from` get tag `to` (SMP: the frames
+	// of an epoch, tagged pending until its end is logged).
+	void Retag(uint64_t from, uint64_t to);
+	// kReplay, kEpochs: sends the frames kept (go-live); returns how many.
 	uint64_t SendReplayed();
 	// Sends a RARP announcement for mac, as a VM that moved does, so that
 	// switches learn the new port at once.
@@ -100,7 +114,8 @@ public:
 	// Frames as the device state carries them (ftvmm.md): held or kept.
 	std::vector<Frame> pending() const;
 	// Checkpoint load. kReplay: adds those not kept already (by seq);
-	// kHold: replaces the held ones; kDirect: sends them.
+	// kHold: replaces the held ones; kEpochs: replaces the kept ones
+	// (less those ForgetSent dropped); kDirect: sends them.
 	void SetPending(std::vector<Frame> frames);
 	void set_next_seq(uint64_t s) { seq_ = s; }
 	uint64_t next_seq() const { return seq_; }
@@ -114,6 +129,8 @@ private:
 	Mode mode_ = kDirect;
 	uint64_t tag_ = 0, pos_ = 0, seq_ = 0;
 	std::atomic<uint64_t> sent_pos_{0};
+	std::atomic<uint64_t> sent_count_{0};
+	uint64_t forgot_ = 0;	// kEpochs: ForgetSent's count
 	mutable std::mutex mu_;
 	std::deque<Frame> q_;	// held (kHold) or kept (kReplay), in order
 	HoldHistogram hist_;

@@ -1,6 +1,7 @@
 // smp.cc - vCPU threads, epochs of checkpoints and their replay (smp.h).
 #include "smp.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -14,6 +15,7 @@
 #include "disk.h"
 #include "exits.h"
 #include "virtio_blk.h"
+#include "virtio_net.h"
 
 namespace kvmft::vmm {
 
@@ -54,6 +56,8 @@ SmpVm::~SmpVm()
 		Kick(i);
 	for (auto &t : thr_)
 		t.join();
+	if (rx_thr_.joinable())
+		rx_thr_.join();
 }
 
 void SmpVm::Kick(unsigned i)
@@ -71,10 +75,76 @@ void SmpVm::Fail(const Status &s)
 	cv_.notify_all();
 }
 
-// vCPU 0 only, with io_mu held: timer edge into the PIC, then inject the
-// PIC's vector if the guest can take it now, else ask for a window.
-void SmpVm::DeliverIrq()
+void SmpVm::WakeVcpu0Locked()
 {
+	wake0_ = true;
+	m_->vm().run(0)->immediate_exit = 1;
+	cv_.notify_all();
+	Kick(0);
+}
+
+void SmpVm::NetInput()
+{
+	VirtioNet *net = m_->net();
+	if (!net)
+		return;
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		if (!rx_wait_ || rx_starved_)
+			return;
+	}
+	uint8_t buf[NetLink::kMaxFrame];
+	bool drained = false;
+	// A bounded batch per entry: a flood does not starve the guest.
+	for (int i = 0; i < 64 && net->CanReceive(); i++) {
+		size_t n = net->link()->Receive(buf);
+		if (!n) {
+			drained = true;
+			break;
+		}
+		VirtioNet::RxResult r = net->Receive(buf, n);
+		if (r == VirtioNet::kDelivered)
+			st_.net_rx++;
+		else if (r == VirtioNet::kBadChain)
+			break;
+	}
+	std::lock_guard<std::mutex> g(mu_);
+	if (drained) {
+		rx_wait_ = false;
+		cv_.notify_all(); // the poller polls again
+	} else if (!net->CanReceive()) {
+		rx_starved_ = true; // until the guest adds buffers
+	}
+}
+
+void SmpVm::RxPoller()
+{
+	const int fd = m_->net()->link()->fd();
+	for (;;) {
+		{
+			std::unique_lock<std::mutex> l(mu_);
+			cv_.wait(l, [&] { return ended_ || !rx_wait_; });
+			if (ended_)
+				return;
+		}
+		// Bounded, so that the end of the run is seen.
+		pollfd p{fd, POLLIN, 0};
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+			return; // the link is gone: no more input
+		std::lock_guard<std::mutex> g(mu_);
+		rx_wait_ = true;
+		WakeVcpu0Locked();
+	}
+}
+
+// vCPU 0 only, with io_mu held: frames into the guest, the timer edge into
+// the PIC, then inject the PIC's vector if the guest can take it now, else
+// ask for a window. True if a vector was injected.
+bool SmpVm::DeliverIrq()
+{
+	NetInput();
 	Pic &pic = m_->pic();
 	uint64_t now = m_->Now();
 	if (m_->pit().NextIrq() <= now && m_->pit().PollIrq(now))
@@ -82,19 +152,22 @@ void SmpVm::DeliverIrq()
 	kvm_run *run = m_->vm().run(0);
 	if (!pic.Pending()) {
 		run->request_interrupt_window = 0;
-		return;
+		return false;
 	}
+	bool injected = false;
 	if (run->ready_for_interrupt_injection && run->if_flag) {
 		int vec = pic.Ack();
 		if (vec >= 0) {
 			Status s = m_->vm().Inject(static_cast<uint32_t>(vec));
 			if (!s.ok())
 				Fail(s);
+			injected = s.ok();
 		}
 		run->request_interrupt_window = 0;
 	} else {
 		run->request_interrupt_window = 1;
 	}
+	return injected;
 }
 
 Status SmpVm::HandleExit(unsigned i, bool *halted)
@@ -105,10 +178,16 @@ Status SmpVm::HandleExit(unsigned i, bool *halted)
 	case KVM_EXIT_IO:
 	case KVM_EXIT_MMIO: {
 		std::lock_guard<std::mutex> g(m_->io_mu());
+		const bool irq = m_->pic().Pending();
 		if (run->exit_reason == KVM_EXIT_IO)
 			DoPortIo(run, &m_->pio());
 		else
 			DoMmio(run, &m_->mmio());
+		if (i && !irq && m_->pic().Pending()) {
+			// A device interrupt this exit raised: vCPU 0 takes it.
+			std::lock_guard<std::mutex> g2(mu_);
+			WakeVcpu0Locked();
+		}
 		if (m_->exit_port().done()) {
 			std::lock_guard<std::mutex> g2(mu_);
 			if (!ended_) {
@@ -163,22 +242,30 @@ void SmpVm::VcpuLoop(unsigned i)
 			std::lock_guard<std::mutex> g(m_->io_mu());
 			if (halted) {
 				uint64_t next = m_->pit().NextIrq();
-				if (!run->if_flag || next == UINT64_MAX) {
+				if (!run->if_flag || (next == UINT64_MAX && !m_->net())) {
 					Fail(Status::Error(EFAULT, fmt::format(
 						"vCPU 0 halted at rip {:#x} with {}", run->s.regs.regs.rip,
 						run->if_flag ? "no timer programmed" : "interrupts disabled")));
 					return;
 				}
 			}
-			DeliverIrq();
+			// An injected vector wakes the guest from its HLT.
+			if (DeliverIrq())
+				halted = false;
 		}
 		if (i == 0 && halted && !m_->pic().Pending()) {
-			// Sleep until the timer's next edge, a stop or the end.
+			// Sleep until the timer's next edge, device input, a
+			// stop or the end.
 			uint64_t next = m_->pit().NextIrq();
 			uint64_t now = m_->Now();
 			std::unique_lock<std::mutex> l(mu_);
-			cv_.wait_for(l, std::chrono::nanoseconds(next > now ? next - now : 0),
-				     [&] { return stop_ || ended_; });
+			auto woken = [&] { return stop_ || ended_ || wake0_; };
+			if (next == UINT64_MAX)
+				cv_.wait(l, woken);
+			else
+				cv_.wait_for(l, std::chrono::nanoseconds(next > now ? next - now : 0),
+					     woken);
+			wake0_ = false;
 			continue;
 		}
 		halted = false;
@@ -206,6 +293,7 @@ void SmpVm::Stop()
 		m_->vm().run(i)->immediate_exit = 1;
 		Kick(i);
 	}
+	cv_.notify_all(); // a vCPU 0 sleeping in HLT (the signal does not wake it)
 	cv_.wait(l, [&] { return ended_ || parked_ == thr_.size(); });
 }
 
@@ -218,12 +306,30 @@ void SmpVm::Resume()
 	cv_.notify_all();
 }
 
-Status SmpVm::ReleaseDisk()
+Status SmpVm::ReleaseOutputs()
 {
+	const uint64_t ack = ack_();
+	if (m_->net())
+		m_->net()->link()->Release(ack);
 	if (!m_->blk())
 		return Status::Ok();
 	std::lock_guard<std::mutex> g(m_->io_mu());
-	return m_->blk()->disk()->Release(ack_()).Wrap("release disk writes");
+	return m_->blk()->disk()->Release(ack).Wrap("release disk writes");
+}
+
+Status SmpVm::LogNetSent()
+{
+	if (!sink_ || !ack_ || !m_->net())
+		return Status::Ok();
+	const uint64_t n = m_->net()->link()->sent_count();
+	if (n <= net_sent_logged_)
+		return Status::Ok();
+	net_sent_logged_ = n;
+	kvm_ft_vmm_net_sent r;
+	InitRec(&r.hdr, KVM_FT_REC_VMM_NET_SENT, sizeof(r), number_);
+	r.sent_pos = n;
+	Status s = sink_->Append(&r, sizeof(r));
+	return s.ok() ? sink_->Flush() : s;
 }
 
 Status SmpVm::WriteEpoch()
@@ -312,6 +418,8 @@ Status SmpVm::WriteEpoch()
 		std::lock_guard<std::mutex> g(m_->io_mu());
 		m_->blk()->disk()->Retag(kEpochPending, sink_->tag());
 	}
+	if (m_->net())
+		m_->net()->link()->Retag(kEpochPending, sink_->tag());
 	number_++;
 	st_.epochs++;
 	st_.pages += pages;
@@ -337,7 +445,29 @@ Status SmpVm::Run(int *status)
 		disk->set_mode(ack_ ? Disk::kHold : Disk::kDirect);
 		disk->set_tag(kEpochPending);
 	}
+	if (VirtioNet *net = m_->net()) {
+		NetLink *l = net->link();
+		if (l->mode() == NetLink::kEpochs) {
+			// Going live: frames in our tap were for the old primary;
+			// the last epoch's held frames it did not report sent
+			// may not have been; then tell the switches where the
+			// VM's MAC is now.
+			l->Discard();
+			st_.net_resent = l->SendReplayed();
+			l->Announce(net->mac().data());
+		}
+		l->set_mode(ack_ ? NetLink::kHold : NetLink::kDirect);
+		l->set_tag(kEpochPending, 0);
+		net->set_on_rx_buffers([this] {
+			std::lock_guard<std::mutex> g(mu_);
+			if (rx_starved_) {
+				rx_starved_ = false;
+				WakeVcpu0Locked();
+			}
+		});
+	}
 	number_ = 0; // a new log (also after going live) starts FULL
+	net_sent_logged_ = 0;
 	m_->console().set_capture(sink_ != nullptr);
 	if (sink_ && !(s = WriteEpoch()).ok())
 		return s.Wrap("epoch 0");
@@ -346,25 +476,31 @@ Status SmpVm::Run(int *status)
 		ended_ = false;
 		stop_ = false;
 		err_ = Status::Ok();
+		wake0_ = rx_wait_ = rx_starved_ = false;
 	}
 	tids_.assign(n, pthread_t{});
 	std::mutex start_mu;
 	std::condition_variable start_cv;
 	unsigned started = 0;
 	for (unsigned i = 0; i < n; i++)
-		thr_.emplace_back([this, i, &start_mu, &start_cv, &started] {
+		thr_.emplace_back([this, i, n, &start_mu, &start_cv, &started] {
 			{
-				std::lock_guard<std::mutex> g(start_mu);
+				// All run once every one is known: any may
+				// signal vCPU 0 (WakeVcpu0Locked).
+				std::unique_lock<std::mutex> l(start_mu);
 				tids_[i] = pthread_self();
 				started++;
+				start_cv.notify_all();
+				start_cv.wait(l, [&] { return started == n; });
 			}
-			start_cv.notify_all();
 			VcpuLoop(i);
 		});
 	{
 		std::unique_lock<std::mutex> l(start_mu);
 		start_cv.wait(l, [&] { return started == n; });
 	}
+	if (m_->net())
+		rx_thr_ = std::thread([this] { RxPoller(); });
 	uint64_t next_epoch = MonotonicNowNs() + cfg_.epoch_ns;
 	for (;;) {
 		uint64_t now = MonotonicNowNs();
@@ -397,7 +533,7 @@ Status SmpVm::Run(int *status)
 			Resume();
 			if (ack_) {
 				m_->console().Release(ack_());
-				if (!(s = ReleaseDisk()).ok()) {
+				if (!(s = ReleaseOutputs()).ok() || !(s = LogNetSent()).ok()) {
 					Fail(s);
 					break;
 				}
@@ -422,6 +558,10 @@ Status SmpVm::Run(int *status)
 	}
 	for (auto &t : thr_)
 		t.join();
+	if (rx_thr_.joinable())
+		rx_thr_.join();
+	if (m_->net())
+		m_->net()->set_on_rx_buffers(nullptr);
 	thr_.clear();
 	tids_.clear();
 	if (!err_.ok())
@@ -443,13 +583,15 @@ Status SmpVm::Run(int *status)
 		while (ack_() < want && MonotonicNowNs() < until)
 			usleep(200);
 		m_->console().Release(ack_());
-		if (!(s = ReleaseDisk()).ok())
+		if (!(s = ReleaseOutputs()).ok())
 			return s;
 		const size_t writes = m_->blk() ? m_->blk()->disk()->overlay().size() : 0;
-		if (m_->console().held() || writes)
+		const size_t frames = m_->net() ? m_->net()->link()->held() : 0;
+		if (m_->console().held() || writes || frames)
 			return Status::Error(ETIMEDOUT, fmt::format(
-				"{} console bytes and {} disk writes never acknowledged: not "
-				"released", m_->console().held(), writes));
+				"{} console bytes, {} disk writes and {} frames never "
+				"acknowledged: not released", m_->console().held(), writes,
+				frames));
 	}
 	m_->console().Flush();
 	return Status::Ok();
@@ -583,6 +725,29 @@ Status SmpVm::ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *c
 	return Status::Ok();
 }
 
+// Between epochs: the primary put every frame with seq < sent_pos on the
+// wire. It holds each frame until its epoch is acknowledged, so it cannot
+// have sent more than the guest had sent by the last epoch applied.
+Status SmpVm::NetSent(const kvm_ft_rec_hdr *r)
+{
+	const auto *n = reinterpret_cast<const kvm_ft_vmm_net_sent *>(r);
+	if (r->len != sizeof(*n))
+		return Status::Error(EINVAL, fmt::format("NET_SENT record {}: bad length {}",
+							 r->seq, r->len));
+	if (!m_->net())
+		return Status::Error(EINVAL, fmt::format(
+			"NET_SENT record {}: the primary has a network, this VM none (--net TAP)",
+			r->seq));
+	NetLink *l = m_->net()->link();
+	if (!st_.applied || n->sent_pos > l->next_seq())
+		return Status::Error(EINVAL, fmt::format(
+			"NET_SENT record {} after {} epochs: {} frames sent, but the guest had "
+			"sent {}", r->seq, st_.applied, n->sent_pos,
+			st_.applied ? l->next_seq() : 0));
+	l->ForgetSent(n->sent_pos);
+	return Status::Ok();
+}
+
 Status SmpVm::ApplyLog(RecordSource *src, int *status)
 {
 	*status = -1;
@@ -600,6 +765,11 @@ Status SmpVm::ApplyLog(RecordSource *src, int *status)
 			*status = static_cast<int>(e->status);
 			st_.ended = true;
 			return Status::Ok();
+		}
+		if (r->type == KVM_FT_REC_VMM_NET_SENT) {
+			if (!(s = NetSent(r)).ok())
+				return s;
+			continue;
 		}
 		if (r->type != KVM_FT_REC_VMM_EPOCH_BEGIN)
 			return Status::Error(EINVAL, fmt::format(

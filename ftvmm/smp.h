@@ -9,12 +9,36 @@
 // epoch, and its virtio-blk writes, are tagged with the log position
 // after its EPOCH_END and are released once the peer acknowledged it
 // (output rule); writes not yet released travel in each epoch's device
-// state.
+// state. virtio-net frames the guest sends are held the same way (and
+// travel in the device state); frames from the tap go into the guest's
+// receive buffers on vCPU 0, and the epoch's pages carry them. Between
+// epochs the primary logs NET_SENT: how many frames it has put on the
+// wire, so that a secondary does not send those again.
+//
+// vCPU 0 wake-up protocol (who writes what; all under mu_):
+//   wake0_     set by the rx poller thread (a frame waits in the tap), by
+//              the receiveq notify hook (the guest added buffers while
+//              frames waited) and by another vCPU's I/O that raised a PIC
+//              line; each setter also sets vCPU 0's immediate_exit and
+//              signals it, so that a vCPU 0 inside or entering KVM_RUN
+//              comes out; cleared by vCPU 0 when it leaves its HLT wait.
+//   rx_wait_   set by the poller when the tap is readable; cleared by
+//              vCPU 0 (io_mu held) once a Receive found the tap empty.
+//              The poller polls again only after it is cleared: one
+//              wake-up per burst, never a busy loop.
+//   rx_starved_ set by vCPU 0 when frames wait but the guest offers no
+//              buffer; cleared by the notify hook, which then wakes vCPU 0.
+// vCPU 0 clears immediate_exit at the top of its loop and only then reads
+// rx_wait_ (in DeliverIrq): a setter that came before the clear is seen
+// by that read, one after it makes the next KVM_RUN return at once.
+// Lock order: io_mu, then mu_.
 //
 // A replayer applies each complete epoch to its memory and vCPU/device
 // state without running the guest; with go-live it then runs on as the
 // primary from the last complete epoch, after writing that epoch's
-// pending disk writes (its disk must be the primary's file: Disk::kEpochs).
+// pending disk writes (its disk must be the primary's file: Disk::kEpochs)
+// and sending that epoch's held frames the primary had not reported sent
+// (NetLink::kEpochs); a peer may see a duplicate frame, never a loss.
 //
 // Thread safety: one SmpVm is driven by one thread (Run, ApplyLog); it
 // starts and joins the vCPU threads itself.
@@ -58,6 +82,8 @@ struct SmpStats {
 	bool ended = false;		// replay: the log's END was reached
 	bool torn_epoch = false;	// replay: an incomplete epoch was
 					// discarded at the end of the log
+	uint64_t net_rx = 0;		// record: frames given to the guest
+	uint64_t net_resent = 0;	// go-live: held frames sent
 };
 
 class SmpVm {
@@ -89,13 +115,23 @@ public:
 private:
 	void VcpuLoop(unsigned i);
 	Status HandleExit(unsigned i, bool *halted);
-	void DeliverIrq();
+	bool DeliverIrq();
 	void Stop();
 	void Resume();
 	Status WriteEpoch();
-	// The held disk writes the ACK covers go to the file.
-	Status ReleaseDisk();
+	// The held disk writes the ACK covers go to the file, held frames
+	// to the tap.
+	Status ReleaseOutputs();
+	// Between epochs: NET_SENT, if more frames were sent since the last.
+	Status LogNetSent();
+	// vCPU 0, io_mu held: frames from the tap into the guest's buffers.
+	void NetInput();
+	// The rx poller thread (primary with --net).
+	void RxPoller();
+	// mu_ held: vCPU 0 must look at its devices (protocol above).
+	void WakeVcpu0Locked();
 	Status ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *complete);
+	Status NetSent(const kvm_ft_rec_hdr *r);
 	void Fail(const Status &s);
 	void Kick(unsigned i);
 
@@ -115,7 +151,13 @@ private:
 	int status_ = 0;
 	Status err_ = Status::Ok();
 
+	bool wake0_ = false;		// protocol above
+	bool rx_wait_ = false;
+	bool rx_starved_ = false;
+	std::thread rx_thr_;
+
 	uint64_t number_ = 0;		// epochs written
+	uint64_t net_sent_logged_ = 0;	// last NET_SENT count
 	SmpStats st_;
 };
 

@@ -75,6 +75,28 @@ void AddDisk(nlohmann::json *j, Machine &m)
 		{"applied_at_go_live", rs.applied},
 	};
 }
+// The "net" object: frames in and out, output hold, kept frames.
+void AddNet(nlohmann::json *j, Machine &m, uint64_t resent)
+{
+	if (!m.net())
+		return;
+	const NetLink::Stats ns = m.net()->link()->stats();
+	(*j)["net"] = {
+		{"rx_frames", m.net()->rx_frames()},
+		{"rx_dropped", m.net()->rx_dropped()},
+		{"rx_discarded", ns.rx_discarded},
+		{"tx_frames", m.net()->tx_frames()},
+		{"tx_errors", m.net()->tx_errors()},
+		{"tx_sent", ns.tx_sent},
+		{"tx_write_errors", ns.tx_write_errors},
+		{"held", ns.held},
+		{"released", ns.hold.released},
+		{"hold_time_us", HoldTimes(ns.hold)},
+		{"replay_kept", ns.replay_kept},
+		{"replay_overflow", ns.replay_overflow},
+		{"resent_at_go_live", resent},
+	};
+}
 } // namespace
 
 Status WriteStats(const std::string &path, Machine &m, const Engine &e, int status,
@@ -98,24 +120,7 @@ Status WriteStats(const std::string &path, Machine &m, const Engine &e, int stat
 		{"ack_wakeups", rel ? rel->wakeups() : 0},
 	};
 	AddCommon(&j, m, log, wall_ns);
-	if (m.net()) {
-		const NetLink::Stats ns = m.net()->link()->stats();
-		j["net"] = {
-			{"rx_frames", m.net()->rx_frames()},
-			{"rx_dropped", m.net()->rx_dropped()},
-			{"rx_discarded", ns.rx_discarded},
-			{"tx_frames", m.net()->tx_frames()},
-			{"tx_errors", m.net()->tx_errors()},
-			{"tx_sent", ns.tx_sent},
-			{"tx_write_errors", ns.tx_write_errors},
-			{"held", ns.held},
-			{"released", ns.hold.released},
-			{"hold_time_us", HoldTimes(ns.hold)},
-			{"replay_kept", ns.replay_kept},
-			{"replay_overflow", ns.replay_overflow},
-			{"resent_at_go_live", st.net_resent},
-		};
-	}
+	AddNet(&j, m, st.net_resent);
 	AddDisk(&j, m);
 	return Save(path, j);
 }
@@ -141,6 +146,7 @@ Status WriteSmpStats(const std::string &path, Machine &m, const SmpVm &smp, int 
 		{"torn_epoch", st.torn_epoch},
 	};
 	AddCommon(&j, m, log, wall_ns);
+	AddNet(&j, m, st.net_resent);
 	AddDisk(&j, m);
 	return Save(path, j);
 }

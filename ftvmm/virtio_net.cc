@@ -34,6 +34,8 @@ void VirtioNet::Notify(uint32_t queue)
 	if (queue == kTxQ)
 		Transmit();
 	// kRxQ: buffers were added; the engine delivers at its next point.
+	else if (on_rx_buffers_)
+		on_rx_buffers_();
 }
 
 void VirtioNet::Transmit()

@@ -47,6 +47,9 @@ public:
 	const Mac &mac() const { return mac_; }
 	const char *name() const override { return "virtio-net"; }
 
+	// Called when the guest notifies the receiveq (it added buffers);
+	// SMP uses it to wake vCPU 0 for frames that found no buffer.
+	void set_on_rx_buffers(std::function<void()> fn) { on_rx_buffers_ = std::move(fn); }
 	// The guest offers a receive buffer (or a malformed avail index the
 	// next Receive reports).
 	bool CanReceive() const;
@@ -67,6 +70,7 @@ private:
 
 	NetLink *link_;
 	Mac mac_;
+	std::function<void()> on_rx_buffers_;
 	uint64_t rx_frames_ = 0, rx_dropped_ = 0, tx_frames_ = 0, tx_errors_ = 0;
 };
 

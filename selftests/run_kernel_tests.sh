@@ -41,7 +41,7 @@ ftconf b 127.0.0.2 a 127.0.0.1
 # ftvmm's KVM tests and command-line test run in the VM too, with the
 # guests at /guests (FTVMM_GUEST_DIR in the payload).
 guests=""
-for g in compute ticker rtc dirtier blkrmw smp smp_small; do
+for g in compute ticker rtc dirtier blkrmw netecho smp smp_small; do
 	guests="$guests $build/ftvmm/guests/$g.elf:/guests/$g.elf"
 done
 

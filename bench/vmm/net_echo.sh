@@ -7,9 +7,13 @@
 # path; each reply held until b acknowledged the exit that sent it), in
 # the same run on the same host. Prints both, their difference and ratio,
 # and the TCP round trip of the logging path (the floor of the added
-# latency). Needs root (network namespaces, tap) and /dev/kvm.
+# latency). Then the same with 2 vCPUs (checkpoint epochs: each reply is
+# held until its epoch is acknowledged), plain and under FT with
+# --epoch 20 and 5 ms, SMP_COUNT requests each (default 200).
+# Needs root (network namespaces, tap) and /dev/kvm.
 B=$(cd "${1:?usage: net_echo.sh BUILD_DIR [COUNT]}" && pwd)
 COUNT=${2:-3000}
+SMP_COUNT=${SMP_COUNT:-200}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$B/ftlogd MKCERT=$SRC/ftlogd/ftlogd-mkcert
 FTVMM=$B/ftvmm/ftvmm G=$B/ftvmm/guests ECHO=$B/ftvmm/tools/udp_echo
@@ -26,11 +30,15 @@ tap_up() {
 	ip -n "$NA" addr add 192.168.77.1/24 dev "$1"
 	ip -n "$NA" link set "$1" up
 }
-# echo_run TAG: COUNT echoes (after 200 to warm up); sets P50 P99 (us).
+# echo_run TAG [N]: N echoes (default COUNT; after 20 or 200 to warm up);
+# sets P50 P99 (us).
 echo_run() {
-	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count 200 --timeout-ms 3000 >/dev/null ||
+	n=${2:-$COUNT}
+	w=200
+	[ "$n" -lt 1000 ] && w=20
+	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count $w --timeout-ms 3000 >/dev/null ||
 		fail "$1: warm-up echoes failed"
-	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count "$COUNT" --timeout-ms 3000 \
+	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count "$n" --timeout-ms 3000 \
 		--json >"$T/$1.echo.json" || fail "$1: $(cat "$T/$1.echo.json")"
 	ip netns exec "$NA" "$ECHO" --to 192.168.77.2 --count 0 --quit-port 9 >/dev/null
 	P50=$(num p50 <"$T/$1.echo.json") P99=$(num p99 <"$T/$1.echo.json")
@@ -61,6 +69,37 @@ cmp -s "$T/pri.out" "$T/sec.out" || fail "the secondary's console differs"
 FT50=$P50 FT99=$P99
 HOLD50=$(sed -n '/"net"/,$p' "$T/pri.json" | num p50)
 
+# 2 vCPUs: plain, then FT with 20 and 5 ms epochs.
+ip netns exec "$NA" "$FTVMM" run --vcpus 2 --net ftp2 --serial "$T/plain2.out" \
+	"$G/netecho.elf" 2>"$T/plain2.log" &
+VM=$!
+tap_up ftp2
+echo_run plain2 "$SMP_COUNT"
+wait $VM || true
+SMPPLAIN50=$P50
+# smp_ft EPOCH_MS: FT with 2 vCPUs; sets P50 P99 and STOP (vCPU stop p50, us).
+smp_ft() {
+	ep=$1
+	ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session "smp$ep" --vcpus 2 \
+		--net "ftq$ep" --serial "$T/sec$ep.out" "$G/netecho.elf" 2>"$T/sec$ep.log" &
+	SEC=$!
+	PIDS="$PIDS $SEC"
+	ip netns exec "$NA" "$FTVMM" run --ftlogd "$T/a.sock" --session "smp$ep" --peer b \
+		--vcpus 2 --epoch "$ep" --net "ftp$ep" --serial "$T/pri$ep.out" \
+		--stats "$T/pri$ep.json" "$G/netecho.elf" 2>"$T/pri$ep.log" &
+	VM=$!
+	tap_up "ftp$ep"
+	echo_run "smp$ep" "$SMP_COUNT"
+	wait $VM || true
+	wait $SEC || true
+	cmp -s "$T/pri$ep.out" "$T/sec$ep.out" || fail "2 vCPUs: the secondary's console differs"
+	STOP=$(sed -n '/"stop_us"/,/}/p' "$T/pri$ep.json" | num p50)
+}
+smp_ft 20
+SMP20_50=$P50 SMP20_99=$P99 STOP20=$STOP
+smp_ft 5
+SMP5_50=$P50 SMP5_99=$P99 STOP5=$STOP
+
 # The logging path's TCP round trip (64-byte ping-pong), for reference.
 ip netns exec "$NB" "$TCP_PAIR" server 10.77.1.2:7999 >/dev/null 2>&1 &
 RS=$!
@@ -74,4 +113,9 @@ awk -v a="$PLAIN50" -v b="$FT50" -v c="$PLAIN99" -v d="$FT99" -v h="$HOLD50" -v 
 	printf "netecho UDP echo RTT, %d x 64 B (us):  plain p50 %.1f p99 %.1f   FT p50 %.1f p99 %.1f\n", n, a, c, b, d
 	printf "  FT - plain: p50 +%.1f us, p99 +%.1f us; FT / plain p50 %.2f\n", b - a, d - c, b / a
 	printf "  reply hold time p50 %.1f us; logging path TCP RTT p50 %s us\n", h, r == "" ? "?" : r
+}'
+awk -v a="$SMPPLAIN50" -v b="$SMP20_50" -v c="$SMP20_99" -v d="$SMP5_50" -v e="$SMP5_99" \
+	-v s="$STOP20" -v t="$STOP5" -v n="$SMP_COUNT" 'BEGIN {
+	printf "2 vCPUs, %d x 64 B (us): plain p50 %.1f   FT --epoch 20 p50 %.1f p99 %.1f (x%.0f)   FT --epoch 5 p50 %.1f p99 %.1f (x%.0f)\n", n, a, b, c, b / a, d, e, d / a
+	printf "  vCPU stop per epoch p50: %.1f us (20 ms), %.1f us (5 ms)\n", s, t
 }'

@@ -60,7 +60,7 @@ std::string Booted::Output() const
 }
 
 Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem,
-	    const std::string &disk, unsigned vcpus)
+	    const std::string &disk, unsigned vcpus, UniqueFd net_fd)
 {
 	b->console_fd = memfd_create("console", MFD_CLOEXEC);
 	if (b->console_fd < 0)
@@ -71,6 +71,7 @@ Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem,
 	cfg.console_fd = b->console_fd;
 	cfg.disk = disk;
 	cfg.vcpus = vcpus;
+	cfg.net_fd = std::move(net_fd);
 	Status s = Machine::Create(std::move(cfg), &b->m);
 	if (!s.ok())
 		return s;

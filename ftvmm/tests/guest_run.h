@@ -26,9 +26,10 @@ struct Booted {
 	~Booted();
 	std::string Output() const;
 };
-// disk: virtio-blk on this file (none if empty).
+// disk: virtio-blk on this file (none if empty); net_fd: virtio-net on
+// this fd (one frame per read/write; none if invalid).
 Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem = 64ULL << 20,
-	    const std::string &disk = "", unsigned vcpus = 1);
+	    const std::string &disk = "", unsigned vcpus = 1, UniqueFd net_fd = {});
 
 struct GuestRun {
 	Status s;

@@ -13,6 +13,10 @@
 # and answers the rest. udp_echo's resends bridge the gap: nothing may
 # be lost or corrupted, and the guest's reply sequence numbers must keep
 # increasing across the failover (the guest's state moved with it).
+# 3. The same failover with 2 vCPUs (checkpoint epochs, SMP in
+# Documentation/ftvmm.md): the secondary goes live from its last complete
+# epoch and sends that epoch's held replies the primary had not reported
+# sent.
 FTVMM=$1 G=$2 ECHO=$3
 FTCTL=${FTCTL:-$BIN/../ftctl/ftctl}
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm unavailable"; exit 77; }
@@ -23,21 +27,25 @@ FTCTL=${FTCTL:-$BIN/../ftctl/ftctl}
 setup_hosts
 setup_vm_network
 
-secondary() { # SESSION
-	ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session "$1" --go-live \
-		--live-timeout 1500 --net tapb --serial "$T/$1.sec.out" --stats "$T/$1.sec.json" \
-		"$G/netecho.elf" 2>"$T/$1.sec.log" &
+secondary() { # SESSION [FTVMM OPTION...]
+	s=$1
+	shift
+	ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session "$s" --go-live \
+		--live-timeout 1500 "$@" --net tapb --serial "$T/$s.sec.out" --stats "$T/$s.sec.json" \
+		"$G/netecho.elf" 2>"$T/$s.sec.log" &
 	SEC=$!
 	PIDS="$PIDS $SEC"
 	bridge_tap "$NB" tapb >/dev/null 2>&1 &
 }
-primary() { # SESSION
-	ip netns exec "$NA" "$FTVMM" run --ftlogd "$T/a.sock" --session "$1" --peer b \
-		--net tapa --serial "$T/$1.pri.out" --stats "$T/$1.pri.json" "$G/netecho.elf" \
-		2>"$T/$1.pri.log" &
+primary() { # SESSION [FTVMM OPTION...]
+	s=$1
+	shift
+	ip netns exec "$NA" "$FTVMM" run --ftlogd "$T/a.sock" --session "$s" --peer b "$@" \
+		--net tapa --serial "$T/$s.pri.out" --stats "$T/$s.pri.json" "$G/netecho.elf" \
+		2>"$T/$s.pri.log" &
 	PRI=$!
 	PIDS="$PIDS $PRI"
-	bridge_tap "$NA" tapa || fail "cannot bridge tapa: $(cat "$T/$1.pri.log")"
+	bridge_tap "$NA" tapa || fail "cannot bridge tapa: $(cat "$T/$s.pri.log")"
 	wait_bridged "$NB" tapb
 }
 client() { ip netns exec "$NC" "$ECHO" --to 192.168.77.2 "$@"; }
@@ -71,33 +79,48 @@ ip netns exec "$NA" "$FTCTL" -j session show net1 socket "$T/a.sock" >"$T/net1.s
 	fail "session outputs: want $cb console bytes + $fr frames released: $(cat "$T/net1.stat")"
 echo "ok: the session counts $cb console bytes and $fr frames held and released"
 
-# 2. Failover in the middle of a stream of echoes. udp_echo resends a
-# request after 200 ms, up to 25 times (5 s: go-live takes 1.5 s).
+# failover SESSION [FTVMM OPTION...]: a failover in the middle of a stream
+# of echoes. udp_echo resends a request after 200 ms, up to 25 times (5 s:
+# go-live takes 1.5 s).
 COUNT=600
-secondary net2
-primary net2
-client --count "$COUNT" --interval-us 2000 --timeout-ms 200 --retries 25 --json \
-	>"$T/net2.echo" &
-CL=$!
-PIDS="$PIDS $CL"
-sleep 0.5
-kill -KILL "$PRI"
-rc=0
-client_rc=0
-wait $CL || client_rc=$?
-quit_guest
-wait $SEC || rc=$?
-[ $rc = 1 ] || fail "secondary status $rc after failover: $(cat "$T/net2.sec.log")"
+failover() {
+	secondary "$@"
+	primary "$@"
+	client --count "$COUNT" --interval-us 2000 --timeout-ms 200 --retries 25 --json \
+		>"$T/$1.echo" &
+	CL=$!
+	PIDS="$PIDS $CL"
+	sleep 0.5
+	kill -KILL "$PRI"
+	rc=0
+	client_rc=0
+	wait $CL || client_rc=$?
+	quit_guest
+	wait $SEC || rc=$?
+	[ $rc = 1 ] || fail "secondary status $rc after failover: $(cat "$T/$1.sec.log")"
+	e=$(cat "$T/$1.echo")
+	[ "$client_rc" = 0 ] || fail "echoes across the failover (status $client_rc): $e"
+	[ "$(echo "$e" | num received)" = "$COUNT" ] || fail "not all $COUNT answered: $e"
+	[ "$(echo "$e" | num lost)" = 0 ] && [ "$(echo "$e" | num bad)" = 0 ] &&
+		[ "$(echo "$e" | num seq_errors)" = 0 ] || fail "loss or corruption: $e"
+	n=$(stat -c %s "$T/$1.pri.out")
+	head -c "$n" "$T/$1.sec.out" | cmp -s - "$T/$1.pri.out" ||
+		fail "the primary printed console output the secondary did not"
+}
+
+failover net2
 went=$(grep went_live_at "$T/net2.sec.json" | tr -dc 0-9)
 [ "$went" != 0 ] || fail "the secondary did not go live"
 e=$(cat "$T/net2.echo")
-[ "$client_rc" = 0 ] || fail "echoes across the failover (status $client_rc): $e"
-[ "$(echo "$e" | num received)" = "$COUNT" ] || fail "not all $COUNT answered: $e"
-[ "$(echo "$e" | num lost)" = 0 ] && [ "$(echo "$e" | num bad)" = 0 ] &&
-	[ "$(echo "$e" | num seq_errors)" = 0 ] || fail "loss or corruption: $e"
-n=$(stat -c %s "$T/net2.pri.out")
-head -c "$n" "$T/net2.sec.out" | cmp -s - "$T/net2.pri.out" ||
-	fail "the primary printed console output the secondary did not"
 echo "ok: failover at position $went during $COUNT echoes: none lost, sequence continued" \
 	"($(echo "$e" | num retries) resends, $(echo "$e" | num duplicates) duplicates)"
-echo "3 passed, 0 failed"
+
+failover net3 --vcpus 2
+grep -q "going live from epoch" "$T/net3.sec.log" ||
+	fail "the 2-vCPU secondary did not go live: $(cat "$T/net3.sec.log")"
+e=$(cat "$T/net3.echo")
+echo "ok: 2 vCPUs: $(grep -o 'going live from epoch [0-9]*' "$T/net3.sec.log") during" \
+	"$COUNT echoes: none lost, sequence continued ($(echo "$e" | num retries) resends," \
+	"$(echo "$e" | num duplicates) duplicates, $(sed -n '/"net"/,$p' "$T/net3.sec.json" |
+	num resent_at_go_live) held replies sent at go-live)"
+echo "4 passed, 0 failed"

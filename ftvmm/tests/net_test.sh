@@ -5,7 +5,8 @@
 # recorded run replays exactly (console, memory hash) on another tap;
 # a replay without --net diverges with a clear message; a log cut
 # mid-run goes live on a tap and answers the next requests with the
-# sequence numbers continuing; a bad --net or --mac is refused.
+# sequence numbers continuing; a bad --net or --mac is refused; the same
+# with 2 vCPUs (checkpoint epochs).
 # Exits 77 (skip) without /dev/kvm, root or /dev/net/tun.
 set -u
 ftvmm=$1 guests=$2 echo=$3
@@ -110,8 +111,37 @@ in_ns "$ftvmm" run --net tap9 --mac 01:00:5e:00:00:01 "$guests/netecho.elf" >/de
 	2>"$t/e2"; rc=$?
 [ $rc = 2 ] && grep -q "\-\-mac" "$t/e2" && ok "multicast --mac refused" ||
 	bad "--mac: status $rc $(cat "$t/e2")"
-"$ftvmm" run --vcpus 2 --net tap9 "$guests/netecho.elf" >/dev/null 2>"$t/e3"; rc=$?
-[ $rc = 2 ] && ok "--net with --vcpus 2 refused" || bad "--vcpus 2 --net: status $rc"
+
+# 6. Two vCPUs (epochs of checkpoints): echoes through a recording
+# primary; the replay applies its epochs and prints the same console; the
+# first half of the log goes live and answers with the sequence continuing.
+vm smp tap3 run --vcpus 2 --record "$t/smp.log"
+in_ns "$echo" --to 192.168.77.2 --count 200 --interval-us 2000 --timeout-ms 3000 \
+	--json >"$t/echo3.json" && ok "2 vCPUs: 200 UDP echoes, replies checked" ||
+	bad "2 vCPUs: udp_echo: $(cat "$t/echo3.json")"
+in_ns "$echo" --to 192.168.77.2 --count 0 --quit-port 9 >/dev/null
+finish smp 1
+in_ns "$ftvmm" replay --log "$t/smp.log" --net tap4 --serial "$t/smprep.out" \
+	--stats "$t/smprep.json" "$guests/netecho.elf" 2>"$t/smprep.err"
+rc=$?
+[ $rc = 1 ] && cmp -s "$t/smp.out" "$t/smprep.out" && grep -q '"tx_sent": 0' "$t/smprep.json" &&
+	ok "2 vCPUs: the replay printed the same console and sent nothing" ||
+	bad "2 vCPUs: replay: status $rc $(cat "$t/smprep.err")"
+size=$(stat -c %s "$t/smp.log")
+head -c $((size / 2)) "$t/smp.log" >"$t/smphalf.log"
+vm smplive tap5 replay --log "$t/smphalf.log" --go-live
+in_ns "$echo" --to 192.168.77.2 --count 50 --timeout-ms 3000 --json >"$t/echo4.json" &&
+	ok "2 vCPUs: go-live: 50 more echoes answered" ||
+	bad "2 vCPUs: after go-live: $(cat "$t/echo4.json")"
+in_ns "$echo" --to 192.168.77.2 --count 0 --quit-port 9 >/dev/null
+finish smplive 1
+python3 - "$t/echo4.json" "$t/smplive.out" <<'PY' && ok "2 vCPUs: guest sequence continues" || bad "2 vCPUs: sequence"
+import json, re, sys
+e = json.load(open(sys.argv[1]))
+udp = int(re.search(r"udp (\d+) ", open(sys.argv[2]).read()).group(1))
+assert 50 < udp <= 250, udp
+assert e["received"] == 50 and e["seq_errors"] == 0, e
+PY
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

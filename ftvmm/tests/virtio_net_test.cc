@@ -333,6 +333,54 @@ TEST_CASE("net link: a replayer keeps frames until the log says sent")
 	}
 }
 
+TEST_CASE("net link: SMP epochs retag held frames, a secondary keeps an epoch's, less "
+	  "those reported sent")
+{
+	Rig g;
+	g.Setup();
+	constexpr uint64_t kPending = UINT64_MAX;
+	g.link->set_mode(NetLink::kHold);
+	g.link->set_tag(kPending, 0);
+	g.Tx(0, 60, 1);
+	g.Tx(1, 60, 2);
+	g.link->Release(UINT64_MAX - 1); // a pending epoch's frames never leave
+	CHECK(g.Wire().empty());
+	g.link->Retag(kPending, 100);	// the epoch's end is logged at 100
+	g.Tx(2, 60, 3);			// the next epoch's
+	g.link->Release(100);
+	CHECK(g.Wire() == Rig::Frame(60, 1));
+	CHECK(g.Wire() == Rig::Frame(60, 2));
+	CHECK(g.Wire().empty());
+	CHECK(g.link->sent_count() == 2);
+	auto pending = g.link->pending();
+	REQUIRE(pending.size() == 1);
+	CHECK(pending[0].seq == 2);
+
+	// A secondary: each epoch's state replaces the frames kept.
+	Rig s;
+	s.Setup();
+	s.link->set_mode(NetLink::kEpochs);
+	std::vector<NetLink::Frame> epoch(3);
+	for (uint64_t i = 0; i < 3; i++) {
+		epoch[i].seq = i;
+		epoch[i].data = Rig::Frame(60, static_cast<uint8_t>(i + 1));
+	}
+	s.link->SetPending(epoch);
+	CHECK(s.link->held() == 3);
+	CHECK(s.link->stats().replay_kept == 3);
+	s.link->SetPending({epoch[1], epoch[2]});
+	CHECK(s.link->held() == 2);
+	s.link->ForgetSent(2);		// NET_SENT: seq 0 and 1 are on the wire
+	CHECK(s.link->held() == 1);
+	s.link->SetPending(epoch);	// an older state: the sent ones stay out
+	CHECK(s.link->held() == 1);
+	s.link->Release(UINT64_MAX);	// no ACK releases in kEpochs
+	CHECK(s.Wire().empty());
+	CHECK(s.link->SendReplayed() == 1);
+	CHECK(s.Wire() == Rig::Frame(60, 3));
+	CHECK(s.Wire().empty());
+}
+
 TEST_CASE("virtio-net: state save/load, held frames included")
 {
 	Rig a;

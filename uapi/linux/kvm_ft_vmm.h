@@ -141,6 +141,8 @@ struct kvm_ft_vmm_net_rx {
 /*
  * The primary sent (to its tap) every frame the guest sent at an
  * execution position <= sent_pos; a replayer forgets those it kept.
+ * In an SMP log (between epochs) sent_pos counts frames instead: every
+ * frame with sequence number < sent_pos was sent.
  */
 struct kvm_ft_vmm_net_sent {
 	struct kvm_ft_rec_hdr hdr;
