@@ -87,7 +87,11 @@ Status RingSource::Next(const kvm_ft_rec_hdr **rec)
 	if (!s.ok() || !*rec)
 		return s;
 	next_++;
-	if ((*rec)->type == KVM_FT_REC_VMM_EXIT && next_ > 1) {
+	// Records before an exit (1 vCPU) or before an epoch or NET_SENT
+	// (SMP: records between epochs) are no longer needed.
+	uint16_t t = (*rec)->type;
+	if ((t == KVM_FT_REC_VMM_EXIT || t == KVM_FT_REC_VMM_EPOCH_BEGIN ||
+	     t == KVM_FT_REC_VMM_NET_SENT) && next_ > 1) {
 		q_.erase(q_.begin(), q_.begin() + (next_ - 1));
 		next_ = 1;
 		*rec = At(0);

@@ -2,9 +2,10 @@
 // the secondary host (Documentation/ftlogd.md, "Secondary side").
 //
 // Records are copied out of the ring (its space is given back at once);
-// a record returned stays valid until Next() returns the next VMM_EXIT
-// record, which is more than the engine needs (a checkpoint never
-// contains an exit). When no record arrives for idle_timeout_ns the log
+// a record returned stays valid until Next() returns the next VMM_EXIT,
+// EPOCH_BEGIN or NET_SENT record, which is more than the engines need (a
+// checkpoint never contains an exit, an epoch is applied before the next
+// one is read): the records kept are those of one exit or one epoch. When no record arrives for idle_timeout_ns the log
 // is considered ended — the primary is gone — and Peek/Next return
 // nullptr: the replayer then goes live or stops. A LOST record (the ring
 // dropped records) is an error: the log has a hole.
@@ -46,6 +47,7 @@ public:
 	// of the same exit (port, size, direction), and how many differed.
 	uint64_t pio_checked() const { return pio_checked_; }
 	uint64_t pio_differ() const { return pio_differ_; }
+	size_t queued() const { return q_.size(); }	// records kept in memory
 
 private:
 	Status Fill();

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "guest_run.h"
 #include "log/ring_io.h"
 #include "ring_sink.h"
+#include "ring_source.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -133,4 +135,69 @@ TEST_CASE("output is held past the last acknowledged record")
 	CHECK(out.size() <= uart_bytes);
 	CHECK(out.size() + 1 >= uart_bytes);
 	unlink(path.c_str());
+}
+
+// An SMP live log has no VMM_EXIT records: RingSource must still give back
+// the records of epochs already read, or a long-running secondary grows.
+TEST_CASE("a live SMP log keeps only the epoch being read in memory")
+{
+	RingSet rings;
+	REQUIRE(RingSet::CreateMemfd(1, 1 << 16, &rings).ok());
+	RingSink sink(rings.ring(0), rings.event_fd());
+	RingSource src(&rings, 1000000000ULL);
+	const int kEpochs = 300, kPages = 3;
+	size_t most = 0;
+	uint64_t seq = 0;
+	auto hdr = [&](kvm_ft_rec_hdr *h, uint16_t type, uint32_t len, uint64_t epoch) {
+		memset(h, 0, sizeof(*h));
+		h->type = type;
+		h->len = len;
+		h->seq = seq++;
+		h->pos = epoch;
+	};
+	for (int e = 0; e < kEpochs; e++) {
+		kvm_ft_vmm_epoch b{};
+		hdr(&b.hdr, KVM_FT_REC_VMM_EPOCH_BEGIN, sizeof(b), e);
+		b.number = e;
+		REQUIRE(sink.Append(&b, sizeof(b)).ok());
+		std::vector<uint64_t> page((sizeof(kvm_ft_vmm_page) + 4096) / 8);
+		auto *p = reinterpret_cast<kvm_ft_vmm_page *>(page.data());
+		for (int i = 0; i < kPages; i++) {
+			hdr(&p->hdr, KVM_FT_REC_VMM_CKPT_PAGE, page.size() * 8, e);
+			p->gpa = 4096 * (e * kPages + i);
+			REQUIRE(sink.Append(p, page.size() * 8).ok());
+		}
+		hdr(&b.hdr, KVM_FT_REC_VMM_EPOCH_END, sizeof(b), e);
+		REQUIRE(sink.Append(&b, sizeof(b)).ok());
+		kvm_ft_vmm_net_sent n{};
+		hdr(&n.hdr, KVM_FT_REC_VMM_NET_SENT, sizeof(n), e);
+		n.sent_pos = e;
+		REQUIRE(sink.Append(&n, sizeof(n)).ok());
+
+		// Read the epoch as SmpVm::ApplyEpoch does: every record of
+		// it stays valid until its EPOCH_END has been read.
+		std::vector<const kvm_ft_rec_hdr *> recs;
+		for (int i = 0; i < kPages + 2; i++) {
+			const kvm_ft_rec_hdr *r = nullptr;
+			REQUIRE(src.Next(&r).ok());
+			REQUIRE(r);
+			recs.push_back(r);
+			most = std::max(most, src.queued());
+		}
+		CHECK(recs[0]->type == KVM_FT_REC_VMM_EPOCH_BEGIN);
+		CHECK(reinterpret_cast<const kvm_ft_vmm_epoch *>(recs[0])->number == uint64_t(e));
+		for (int i = 0; i < kPages; i++)
+			CHECK(reinterpret_cast<const kvm_ft_vmm_page *>(recs[1 + i])->gpa ==
+			      uint64_t(4096 * (e * kPages + i)));
+		CHECK(recs[kPages + 1]->type == KVM_FT_REC_VMM_EPOCH_END);
+		const kvm_ft_rec_hdr *r = nullptr;
+		REQUIRE(src.Next(&r).ok());
+		REQUIRE(r);
+		CHECK(r->type == KVM_FT_REC_VMM_NET_SENT);
+		CHECK(reinterpret_cast<const kvm_ft_vmm_net_sent *>(r)->sent_pos == uint64_t(e));
+		most = std::max(most, src.queued());
+	}
+	CHECK(src.vmm_records() == uint64_t(kEpochs * (kPages + 3)));
+	// One epoch and the record before it, not the whole log.
+	CHECK(most <= kPages + 3);
 }
