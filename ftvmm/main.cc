@@ -42,7 +42,7 @@ struct Options {
 	uint64_t snapshot_every = 0;
 	unsigned vcpus = 1;
 	bool flat = false, go_live = false, disk_private = false;
-	double slice_ms = 10, jitter_us = 0, epoch_ms = 20;
+	double slice_ms = 10, jitter_us = 0, epoch_ms = 20, epoch_min_ms = 2;
 	bool epoch_hash = false;
 	uint64_t seed = 1;
 };
@@ -270,6 +270,7 @@ SmpConfig MakeSmpConfig(const Options &o)
 {
 	SmpConfig c;
 	c.epoch_ns = static_cast<uint64_t>(o.epoch_ms * 1e6);
+	c.min_epoch_ns = static_cast<uint64_t>(o.epoch_min_ms * 1e6);
 	c.slice_ns = static_cast<uint64_t>(o.slice_ms * 1e6);
 	c.hash_epochs = o.epoch_hash;
 	return c;
@@ -690,6 +691,9 @@ int main(int argc, char **argv)
 	run->add_option("--vcpus", o.vcpus, "vCPUs, 1 to 8 (default 1; more than 1: "
 			"checkpoint replication by epochs)");
 	run->add_option("--epoch", o.epoch_ms, "SMP: epoch length, ms (default 20)");
+	run->add_option("--epoch-min", o.epoch_min_ms,
+			"SMP with an ACK: an epoch in which the guest sent a frame ends "
+			"this long after its start, ms (default 2; 0 = never early)");
 	run->add_flag("--epoch-hash", o.epoch_hash, "SMP: put the RAM hash into each epoch");
 	run->add_option("--record", o.record, "Record the FT log to FILE");
 	run->add_option("--ftlogd", o.ftlogd, "Record to a ring registered with ftlogd at SOCKET");
@@ -720,6 +724,8 @@ int main(int argc, char **argv)
 	rep->add_option("--mem", o.mem, "Guest RAM (with --ftlogd; as on the primary)");
 	rep->add_option("--vcpus", o.vcpus, "vCPUs (with --ftlogd; as on the primary)");
 	rep->add_option("--epoch", o.epoch_ms, "SMP: epoch length after going live, ms");
+	rep->add_option("--epoch-min", o.epoch_min_ms,
+			"SMP: the --epoch-min of run, after going live");
 	rep->add_flag("--epoch-hash", o.epoch_hash, "SMP: after going live, hash RAM per epoch");
 	rep->add_flag("--go-live", o.go_live, "At the end of the log, continue as primary");
 	rep->add_option("--record", o.record, "After going live, record to FILE");

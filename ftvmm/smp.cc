@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fmt/format.h>
@@ -465,6 +466,14 @@ Status SmpVm::Run(int *status)
 				WakeVcpu0Locked();
 			}
 		});
+		if (sink_ && ack_ && cfg_.min_epoch_ns)
+			net->set_on_tx([this] {
+				std::lock_guard<std::mutex> g(mu_);
+				if (!tx_wait_) {
+					tx_wait_ = true;
+					cv_.notify_all();
+				}
+			});
 	}
 	number_ = 0; // a new log (also after going live) starts FULL
 	net_sent_logged_ = 0;
@@ -476,7 +485,7 @@ Status SmpVm::Run(int *status)
 		ended_ = false;
 		stop_ = false;
 		err_ = Status::Ok();
-		wake0_ = rx_wait_ = rx_starved_ = false;
+		wake0_ = rx_wait_ = rx_starved_ = tx_wait_ = false;
 	}
 	tids_.assign(n, pthread_t{});
 	std::mutex start_mu;
@@ -501,17 +510,26 @@ Status SmpVm::Run(int *status)
 	}
 	if (m_->net())
 		rx_thr_ = std::thread([this] { RxPoller(); });
-	uint64_t next_epoch = MonotonicNowNs() + cfg_.epoch_ns;
+	uint64_t epoch_start = MonotonicNowNs();
+	uint64_t next_epoch = epoch_start + cfg_.epoch_ns;
+	// A held frame ends its epoch at epoch_start + min_epoch_ns.
+	const uint64_t early_ns = std::min(cfg_.min_epoch_ns, cfg_.epoch_ns);
+	bool shortened = false; // this epoch ends early
 	for (;;) {
 		uint64_t now = MonotonicNowNs();
 		uint64_t wake = now + cfg_.slice_ns;
 		const bool epochs = sink_ || at_epoch_;
-		if (epochs && next_epoch < wake)
-			wake = next_epoch;
 		{
 			std::unique_lock<std::mutex> l(mu_);
+			const bool tx_seen = tx_wait_;
+			if (epochs && tx_seen && !shortened && epoch_start + early_ns < next_epoch) {
+				shortened = true;
+				next_epoch = epoch_start + early_ns;
+			}
+			if (epochs && next_epoch < wake)
+				wake = next_epoch;
 			cv_.wait_for(l, std::chrono::nanoseconds(wake > now ? wake - now : 0),
-				     [&] { return ended_; });
+				     [&] { return ended_ || (!tx_seen && tx_wait_); });
 			if (ended_)
 				break;
 		}
@@ -522,7 +540,11 @@ Status SmpVm::Run(int *status)
 				std::lock_guard<std::mutex> g(mu_);
 				if (ended_)
 					break;
+				tx_wait_ = false; // every vCPU is parked
 			}
+			if (shortened)
+				st_.early_epochs++;
+			shortened = false;
 			s = sink_ ? WriteEpoch() : Status::Ok();
 			if (s.ok() && at_epoch_)
 				s = at_epoch_();
@@ -538,7 +560,8 @@ Status SmpVm::Run(int *status)
 					break;
 				}
 			}
-			next_epoch = MonotonicNowNs() + cfg_.epoch_ns;
+			epoch_start = MonotonicNowNs();
+			next_epoch = epoch_start + cfg_.epoch_ns;
 		} else {
 			std::lock_guard<std::mutex> g(m_->io_mu());
 			if (m_->pit().NextIrq() <= m_->Now())
@@ -560,8 +583,10 @@ Status SmpVm::Run(int *status)
 		t.join();
 	if (rx_thr_.joinable())
 		rx_thr_.join();
-	if (m_->net())
+	if (m_->net()) {
 		m_->net()->set_on_rx_buffers(nullptr);
+		m_->net()->set_on_tx(nullptr);
+	}
 	thr_.clear();
 	tids_.clear();
 	if (!err_.ok())

@@ -28,6 +28,11 @@
 //              wake-up per burst, never a busy loop.
 //   rx_starved_ set by vCPU 0 when frames wait but the guest offers no
 //              buffer; cleared by the notify hook, which then wakes vCPU 0.
+//   tx_wait_   set by the transmit hook (any vCPU, io_mu held) when the
+//              guest sent a frame, with cv_ notified; read and cleared by
+//              the epoch thread, which then ends the epoch min_epoch_ns
+//              after its start. Cleared only with every vCPU parked, so
+//              a frame sent in the next epoch sets it again.
 // vCPU 0 clears immediate_exit at the top of its loop and only then reads
 // rx_wait_ (in DeliverIrq): a setter that came before the clear is seen
 // by that read, one after it makes the next KVM_RUN return at once.
@@ -62,6 +67,11 @@ struct SmpConfig {
 	uint64_t epoch_ns = 20000000;	// epoch length when recording
 	uint64_t slice_ns = 10000000;	// a due timer interrupt kicks vCPU 0
 					// after at most this long
+	uint64_t min_epoch_ns = 2000000; // with an ACK: an epoch in which the
+					// guest sent a frame ends this long
+					// after its start (not epoch_ns), so
+					// the held frame goes out sooner; 0 =
+					// every epoch lasts epoch_ns
 	bool hash_epochs = false;	// put the RAM hash into EPOCH_END
 	uint64_t hold_timeout_ns = 10000000000ULL; // end of run: wait this
 					// long for the ACK of the last epoch
@@ -84,6 +94,8 @@ struct SmpStats {
 					// discarded at the end of the log
 	uint64_t net_rx = 0;		// record: frames given to the guest
 	uint64_t net_resent = 0;	// go-live: held frames sent
+	uint64_t early_epochs = 0;	// record: epochs ended at min_epoch_ns
+					// because a frame was held
 };
 
 class SmpVm {
@@ -154,6 +166,7 @@ private:
 	bool wake0_ = false;		// protocol above
 	bool rx_wait_ = false;
 	bool rx_starved_ = false;
+	bool tx_wait_ = false;
 	std::thread rx_thr_;
 
 	uint64_t number_ = 0;		// epochs written

@@ -135,6 +135,7 @@ Status WriteSmpStats(const std::string &path, Machine &m, const SmpVm &smp, int 
 		{"status", status},
 		{"vcpus", m.vm().nr_vcpus()},
 		{"epochs", st.epochs},
+		{"early_epochs", st.early_epochs},
 		{"epochs_applied", st.applied},
 		{"epoch_pages", st.pages},
 		{"epoch_bytes", {{"p50", Percentile(st.epoch_bytes, 50)},

@@ -42,6 +42,7 @@ void VirtioNet::Transmit()
 {
 	Virtqueue &q = q_[kTxQ];
 	bool done = false;
+	const uint64_t sent = tx_frames_;
 	Chain c;
 	uint8_t buf[kHdr + kMaxFrame];
 	for (;;) {
@@ -64,6 +65,8 @@ void VirtioNet::Transmit()
 	}
 	if (done)
 		UsedInterrupt();
+	if (tx_frames_ != sent && on_tx_)
+		on_tx_();
 }
 
 bool VirtioNet::CanReceive() const

@@ -50,6 +50,9 @@ public:
 	// Called when the guest notifies the receiveq (it added buffers);
 	// SMP uses it to wake vCPU 0 for frames that found no buffer.
 	void set_on_rx_buffers(std::function<void()> fn) { on_rx_buffers_ = std::move(fn); }
+	// Called (io_mu held) after a transmitq notify put frames on the
+	// link; SMP uses it to end an epoch early while replies wait.
+	void set_on_tx(std::function<void()> fn) { on_tx_ = std::move(fn); }
 	// The guest offers a receive buffer (or a malformed avail index the
 	// next Receive reports).
 	bool CanReceive() const;
@@ -71,6 +74,7 @@ private:
 	NetLink *link_;
 	Mac mac_;
 	std::function<void()> on_rx_buffers_;
+	std::function<void()> on_tx_;
 	uint64_t rx_frames_ = 0, rx_dropped_ = 0, tx_frames_ = 0, tx_errors_ = 0;
 };
 

@@ -9,7 +9,8 @@
 # and the TCP round trip of the logging path (the floor of the added
 # latency). Then the same with 2 vCPUs (checkpoint epochs: each reply is
 # held until its epoch is acknowledged), plain and under FT with
-# --epoch 20 and 5 ms, SMP_COUNT requests each (default 200).
+# --epoch 20 (fixed: --epoch-min 0; and ending early, --epoch-min 2, the
+# default) and --epoch 5 (fixed), SMP_COUNT requests each (default 200).
 # Needs root (network namespaces, tap) and /dev/kvm.
 B=$(cd "${1:?usage: net_echo.sh BUILD_DIR [COUNT]}" && pwd)
 COUNT=${2:-3000}
@@ -77,7 +78,8 @@ tap_up ftp2
 echo_run plain2 "$SMP_COUNT"
 wait $VM || true
 SMPPLAIN50=$P50
-# smp_ft EPOCH_MS: FT with 2 vCPUs; sets P50 P99 and STOP (vCPU stop p50, us).
+# smp_ft TAG EPOCH_MS EPOCH_MIN_MS: FT with 2 vCPUs; sets P50 P99, STOP
+# (vCPU stop p50, us), EPOCHS and EARLY (epochs, those ended early).
 smp_ft() {
 	ep=$1
 	ip netns exec "$NB" "$FTVMM" replay --ftlogd "$T/b.sock" --session "smp$ep" --vcpus 2 \
@@ -85,7 +87,7 @@ smp_ft() {
 	SEC=$!
 	PIDS="$PIDS $SEC"
 	ip netns exec "$NA" "$FTVMM" run --ftlogd "$T/a.sock" --session "smp$ep" --peer b \
-		--vcpus 2 --epoch "$ep" --net "ftp$ep" --serial "$T/pri$ep.out" \
+		--vcpus 2 --epoch "$2" --epoch-min "$3" --net "ftp$ep" --serial "$T/pri$ep.out" \
 		--stats "$T/pri$ep.json" "$G/netecho.elf" 2>"$T/pri$ep.log" &
 	VM=$!
 	tap_up "ftp$ep"
@@ -94,11 +96,14 @@ smp_ft() {
 	wait $SEC || true
 	cmp -s "$T/pri$ep.out" "$T/sec$ep.out" || fail "2 vCPUs: the secondary's console differs"
 	STOP=$(sed -n '/"stop_us"/,/}/p' "$T/pri$ep.json" | num p50)
+	EPOCHS=$(num epochs <"$T/pri$ep.json") EARLY=$(num early_epochs <"$T/pri$ep.json")
 }
-smp_ft 20
+smp_ft 20 20 0
 SMP20_50=$P50 SMP20_99=$P99 STOP20=$STOP
-smp_ft 5
+smp_ft 5 5 0
 SMP5_50=$P50 SMP5_99=$P99 STOP5=$STOP
+smp_ft 21 20 2
+SMPE_50=$P50 SMPE_99=$P99 STOPE=$STOP EPE=$EPOCHS EARLYE=$EARLY
 
 # The logging path's TCP round trip (64-byte ping-pong), for reference.
 ip netns exec "$NB" "$TCP_PAIR" server 10.77.1.2:7999 >/dev/null 2>&1 &
@@ -118,4 +123,8 @@ awk -v a="$SMPPLAIN50" -v b="$SMP20_50" -v c="$SMP20_99" -v d="$SMP5_50" -v e="$
 	-v s="$STOP20" -v t="$STOP5" -v n="$SMP_COUNT" 'BEGIN {
 	printf "2 vCPUs, %d x 64 B (us): plain p50 %.1f   FT --epoch 20 p50 %.1f p99 %.1f (x%.0f)   FT --epoch 5 p50 %.1f p99 %.1f (x%.0f)\n", n, a, b, c, b / a, d, e, d / a
 	printf "  vCPU stop per epoch p50: %.1f us (20 ms), %.1f us (5 ms)\n", s, t
+}'
+awk -v a="$SMP20_50" -v b="$SMPE_50" -v c="$SMPE_99" -v s="$STOPE" -v e="$EPE" -v k="$EARLYE" 'BEGIN {
+	printf "2 vCPUs, --epoch 20 --epoch-min 2 (an epoch holding a reply ends 2 ms after its start): p50 %.1f p99 %.1f us; fixed 20 ms / early p50 %.1f\n", b, c, a / b
+	printf "  %d epochs, %d ended early; vCPU stop per epoch p50 %.1f us\n", e, k, s
 }'

@@ -320,3 +320,56 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 		CHECK(s.applied.msg().find("1000 frames sent") != std::string::npos);
 	}
 }
+
+TEST_CASE("netecho on 2 vCPUs with 60 s epochs: an epoch that holds a reply ends "
+	  "early, so replies go out long before the epoch length")
+{
+	RequireKvm();
+	int sv[2];
+	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	UniqueFd peer(sv[1]);
+	Booted b;
+	Status bs = Boot("netecho", true, &b, 64ULL << 20, "", 2, UniqueFd(sv[0]));
+	INFO(bs.msg());
+	REQUIRE(bs.ok());
+	std::string path = TempPath("smpearly.log");
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	hdr.nr_vcpus = 2;
+	std::unique_ptr<LogWriter> w;
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	SmpConfig cfg;
+	cfg.epoch_ns = 60000000000ULL; // no epoch ends on time in this test
+	cfg.min_epoch_ns = 2000000;
+	SmpVm smp(b.m.get(), cfg);
+	smp.SetRecord(w.get());
+	smp.SetAck([] { return UINT64_MAX - 1; }); // every epoch acknowledged
+	int status = -1;
+	Status rs;
+	std::thread t([&] { rs = smp.Run(&status); });
+	std::vector<uint8_t> f;
+	for (uint64_t i = 1; i <= 10; i++) {
+		Send(peer.get(), Udp(7, fmt::format("early {}", i)));
+		// Released at the end of its epoch: without the early end,
+		// only after 60 s.
+		REQUIRE(Recv(peer.get(), &f, 20000));
+		Reply r = Parse(f);
+		CHECK(r.seq == i);
+		CHECK(r.payload == fmt::format("early {}", i));
+	}
+	Send(peer.get(), Udp(9, ""));
+	t.join();
+	INFO(rs.msg());
+	REQUIRE(rs.ok());
+	CHECK(status == 1);
+	const SmpStats &st = smp.stats();
+	CHECK(st.early_epochs >= 10);
+	CHECK(st.epochs == st.early_epochs + 2); // + epoch 0 and the last one
+	REQUIRE(w->Flush().ok());
+	auto log = ReadFile(path);
+	unlink(path.c_str());
+	Secondary s(log, log.size());
+	INFO(s.applied.msg());
+	REQUIRE(s.applied.ok());
+	CHECK(s.status == 1);
+	CHECK(s.vm->stats().applied == st.epochs);
+}
