@@ -84,6 +84,34 @@ grep -q "ticker done" "$t/rep2" && ok "the live secondary ran the VM to its end"
 grep -q "^resource vm1" "$t/show" && { bad "vm1 still claimed after the VM ended"; cat "$t/show"; } ||
 	ok "vm1 is released when the VM ends"
 
+# The same with 2 vCPUs (epochs): a secondary that applied half of an
+# SMP log goes live only once it wins vm1.
+"$ftvmm" run --vcpus 2 --epoch 10 --record "$t/smp.log" --serial "$t/smprec" \
+	"$guests/smp.elf" 2> "$t/err"
+[ $? = 1 ] || { bad "record the smp worker on 2 vCPUs"; cat "$t/err"; }
+size=$(stat -c %s "$t/smp.log")
+head -c $((size / 2 / 8 * 8)) "$t/smp.log" > "$t/smpcut.log"
+"$ftctl" lock acquire "$area" vm1 --host-id 1 --hold > "$t/hold" 2>&1 &
+holder=$!
+pids="$pids $holder"
+wait_for "$t/hold" "acquired vm1" || bad "ftctl holds vm1 again"
+expect 10 "2 vCPUs: go-live is refused while host 1 owns vm1" "$ftvmm" replay --go-live \
+	--log "$t/smpcut.log" $lk --host-id 2 --lock-timeout 1 --serial "$t/smp1" "$guests/smp.elf"
+grep -q "result" "$t/smp1" && bad "2 vCPUs: the refused secondary ran on" ||
+	ok "2 vCPUs: the refused secondary stopped after the epochs it applied"
+kill "$holder"
+wait "$holder"
+expect 1 "2 vCPUs: go-live wins vm1 once host 1 released it" "$ftvmm" replay --go-live \
+	--log "$t/smpcut.log" $lk --host-id 2 --serial "$t/smp2" "$guests/smp.elf"
+grep -q "owns the lock on vm1" "$t/err" && ok "2 vCPUs: it took the lock before running" ||
+	{ bad "2 vCPUs: no lock message"; cat "$t/err"; }
+[ "$(tail -1 "$t/smp2")" = "$(tail -1 "$t/smprec")" ] &&
+	ok "2 vCPUs: the new primary ends with the recorded result" ||
+	{ bad "2 vCPUs: results differ"; tail -1 "$t/smp2" "$t/smprec"; }
+"$ftctl" lock show "$area" > "$t/show"
+grep -q "^resource vm1" "$t/show" && { bad "vm1 still claimed after the SMP VM ended"; cat "$t/show"; } ||
+	ok "2 vCPUs: vm1 is released when the VM ends"
+
 # A primary frozen past its lease: host 2 takes vm1 over; when the
 # primary resumes it is fenced (exits 10) before the VM can end.
 "$ftvmm" run $lk --host-id 1 --serial "$t/frozen" "$guests/clock.elf" 2> "$t/frozen.err" &
