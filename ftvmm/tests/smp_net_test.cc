@@ -116,6 +116,29 @@ template <class F> bool WaitFor(F done)
 	return true;
 }
 
+// A primary on 2 vCPUs: netecho on a socketpair (its other end `peer`)
+// recording into a log file.
+struct Primary {
+	UniqueFd peer;
+	Booted b;
+	std::string path;
+	std::unique_ptr<LogWriter> w;
+
+	explicit Primary(const char *log)
+	{
+		int sv[2];
+		REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+		peer.reset(sv[1]);
+		Status bs = Boot("netecho", true, &b, 64ULL << 20, "", 2, UniqueFd(sv[0]));
+		INFO(bs.msg());
+		REQUIRE(bs.ok());
+		path = TempPath(log);
+		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+		hdr.nr_vcpus = 2;
+		REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	}
+};
+
 // A secondary on its own socketpair that applied log[0, cut).
 struct Secondary {
 	UniqueFd peer;
@@ -161,18 +184,11 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 	  "secondary sends at go-live exactly the held replies not reported sent")
 {
 	RequireKvm();
-	int sv[2];
-	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
-	UniqueFd peer(sv[1]);
-	Booted b;
-	Status bs = Boot("netecho", true, &b, 64ULL << 20, "", 2, UniqueFd(sv[0]));
-	INFO(bs.msg());
-	REQUIRE(bs.ok());
-	std::string path = TempPath("smpnet.log");
-	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	hdr.nr_vcpus = 2;
-	std::unique_ptr<LogWriter> w;
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	Primary pri("smpnet.log");
+	UniqueFd &peer = pri.peer;
+	Booted &b = pri.b;
+	const std::string &path = pri.path;
+	auto &w = pri.w;
 	SmpConfig cfg;
 	cfg.epoch_ns = 5000000;
 	cfg.hold_timeout_ns = 5000000000ULL;
@@ -325,18 +341,11 @@ TEST_CASE("netecho on 2 vCPUs with 60 s epochs: an epoch that holds a reply ends
 	  "early, so replies go out long before the epoch length")
 {
 	RequireKvm();
-	int sv[2];
-	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
-	UniqueFd peer(sv[1]);
-	Booted b;
-	Status bs = Boot("netecho", true, &b, 64ULL << 20, "", 2, UniqueFd(sv[0]));
-	INFO(bs.msg());
-	REQUIRE(bs.ok());
-	std::string path = TempPath("smpearly.log");
-	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	hdr.nr_vcpus = 2;
-	std::unique_ptr<LogWriter> w;
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	Primary pri("smpearly.log");
+	UniqueFd &peer = pri.peer;
+	Booted &b = pri.b;
+	const std::string &path = pri.path;
+	auto &w = pri.w;
 	SmpConfig cfg;
 	cfg.epoch_ns = 60000000000ULL; // no epoch ends on time in this test
 	cfg.min_epoch_ns = 2000000;
