@@ -18,9 +18,12 @@ Status RingSource::Fill()
 		Status s = cons_.Drain([&](const kvm_ft_rec_hdr &h) {
 			if (h.flags & KVM_FT_RECF_KERNEL) {
 				// kvm_ft.ko's probe records: not replayed.
-				if (h.type == KVM_FT_REC_LOST && h.len >= sizeof(kvm_ft_rec_lost))
+				if (h.type == KVM_FT_REC_LOST && h.len >= sizeof(kvm_ft_rec_lost)) {
 					kernel_lost_ += reinterpret_cast<const kvm_ft_rec_lost &>(h).count;
-				else if (h.type != KVM_FT_REC_LOST)
+					// The lost ones may include the next exit's
+					// port record: the last one seen is not its.
+					kpio_.hdr.type = 0;
+				} else if (h.type != KVM_FT_REC_LOST)
 					kernel_records_++;
 				if (h.type == KVM_FT_REC_PIO && h.len >= sizeof(kvm_ft_rec_pio))
 					memcpy(&kpio_, &h, sizeof(kpio_));

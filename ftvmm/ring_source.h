@@ -19,7 +19,9 @@
 // timeout: a primary whose guest makes only in-kernel exits is alive.
 // As a cheap extra check, each of ftvmm's port write records is compared with
 // the module's PIO record of the same exit (pio_checked/pio_differ):
-// reported, not fatal (the replay itself checks the VMM's records). ftvmm's own PIO/MMIO records come wrapped as
+// reported, not fatal (the replay itself checks the VMM's records); after a
+// kernel LOST record the next write is not checked (its module record may be
+// one of the lost). ftvmm's own PIO/MMIO records come wrapped as
 // KVM_FT_REC_VMM_WRAP_FIRST + type (kvm_ft.ko takes VMM types only) and
 // are unwrapped here.
 //

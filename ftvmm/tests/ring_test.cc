@@ -201,3 +201,60 @@ TEST_CASE("a live SMP log keeps only the epoch being read in memory")
 	// One epoch and the record before it, not the whole log.
 	CHECK(most <= kPages + 3);
 }
+
+// With --capture kernel the log also holds kvm_ft.ko's probe records: they
+// are skipped, and each of ftvmm's port writes is checked against the
+// module's record of the same exit, but not across a LOST record (the
+// module's record of that exit may be one of the lost ones).
+TEST_CASE("kvm_ft.ko records in a live log: skipped, port writes checked, not across a loss")
+{
+	RingSet rings;
+	REQUIRE(RingSet::CreateMemfd(1, 1 << 16, &rings).ok());
+	RingSink sink(rings.ring(0), rings.event_fd());
+	RingSource src(&rings, 100000000ULL);
+	uint64_t seq = 0;
+	auto pio = [&](bool kernel, uint16_t port, uint8_t dir) {
+		kvm_ft_rec_pio p{};
+		p.hdr.type = kernel ? KVM_FT_REC_PIO : KVM_FT_REC_VMM_WRAP_FIRST + int{KVM_FT_REC_PIO};
+		p.hdr.flags = kernel ? KVM_FT_RECF_KERNEL : 0;
+		p.hdr.len = sizeof(p);
+		p.hdr.seq = seq++;
+		p.port = port;
+		p.size = 1;
+		p.dir = dir;
+		p.count = 1;
+		REQUIRE(sink.Append(&p, sizeof(p)).ok());
+	};
+	pio(true, 0x40, KVM_FT_DIR_OUT);	// exit 1: the same port write
+	pio(false, 0x40, KVM_FT_DIR_OUT);
+	pio(false, 0x71, KVM_FT_DIR_IN);	// exit 2: a read, traced on re-entry
+	pio(true, 0x71, KVM_FT_DIR_IN);
+	kvm_ft_rec_lost l{};			// exit 3's module record lost
+	l.hdr.type = KVM_FT_REC_LOST;
+	l.hdr.flags = KVM_FT_RECF_KERNEL;
+	l.hdr.len = sizeof(l);
+	l.hdr.seq = seq++;
+	l.count = 1;
+	REQUIRE(sink.Append(&l, sizeof(l)).ok());
+	pio(false, 0x3f8, KVM_FT_DIR_OUT);
+	pio(true, 0x20, KVM_FT_DIR_OUT);	// exit 4: the ports differ
+	pio(false, 0x21, KVM_FT_DIR_OUT);
+
+	const uint16_t want[] = {0x40, 0x71, 0x3f8, 0x21};
+	for (uint16_t port : want) {
+		const kvm_ft_rec_hdr *r = nullptr;
+		REQUIRE(src.Next(&r).ok());
+		REQUIRE(r);
+		CHECK(r->type == KVM_FT_REC_PIO);	// unwrapped
+		CHECK(!(r->flags & KVM_FT_RECF_KERNEL));
+		CHECK(reinterpret_cast<const kvm_ft_rec_pio *>(r)->port == port);
+	}
+	const kvm_ft_rec_hdr *r = nullptr;
+	REQUIRE(src.Next(&r).ok());
+	CHECK(!r);				// idle past the timeout: the end
+	CHECK(src.kernel_records() == 3);
+	CHECK(src.kernel_lost() == 1);
+	CHECK(src.vmm_records() == 4);
+	CHECK(src.pio_checked() == 2);
+	CHECK(src.pio_differ() == 1);
+}

@@ -132,6 +132,7 @@ ftvmm_pri() { # TAG [timeout S [capture]]
 		/tests/ticker.elf 2> /tmp/$1.pri.log
 }
 ftvmm_kernel() {
+	why=""
 	ftlogd --config /etc/ft/b.conf > /tmp/ftb.log 2>&1 & fb=$!
 	ftlogd --config /etc/ft/a.conf > /tmp/fta.log 2>&1 & fa=$!
 	for _ in $(seq 1 100); do
@@ -147,28 +148,28 @@ ftvmm_kernel() {
 	ftvmm_sec k1
 	rc=0; (ftvmm_pri k1 100) || rc=$?
 	echo "# k1 (kernel capture): primary status $rc, $(grep -h 'positions\|wall_ns' /tmp/k1.pri.json | tr -d ' \n')"
-	[ $rc = 1 ] || return 1
+	[ $rc = 1 ] || { why="k1: primary status $rc, not 1"; return 1; }
 	rc=0; wait $sec || rc=$?
 	echo "# k1: secondary status $rc"
-	[ $rc = 1 ] || return 1
-	cmp -s /tmp/k1.pri.out /tmp/k1.sec.out || return 1
-	grep -q "ticker done" /tmp/k1.sec.out || return 1
-	[ "$(grep mem_hash /tmp/k1.pri.json)" = "$(grep mem_hash /tmp/k1.sec.json)" ] || return 1
-	grep -q '"went_live_at": 0,' /tmp/k1.sec.json || return 1
+	[ $rc = 1 ] || { why="k1: secondary status $rc, not 1"; return 1; }
+	cmp -s /tmp/k1.pri.out /tmp/k1.sec.out || { why="k1: the consoles differ"; return 1; }
+	grep -q "ticker done" /tmp/k1.sec.out || { why="k1: no \"ticker done\" on the secondary"; return 1; }
+	[ "$(grep mem_hash /tmp/k1.pri.json)" = "$(grep mem_hash /tmp/k1.sec.json)" ] || { why="k1: memory hashes differ"; return 1; }
+	grep -q '"went_live_at": 0,' /tmp/k1.sec.json || { why="k1: the secondary went live"; return 1; }
 	kr=$(sed -n 's/.* \([0-9]*\) kvm_ft.ko records skipped.*/\1/p' /tmp/k1.sec.log)
-	[ "${kr:-0}" -gt 0 ] || return 1
+	[ "${kr:-0}" -gt 0 ] || { why="k1: no kvm_ft.ko record skipped"; return 1; }
 	pc=$(sed -n 's/.* \([0-9]*\) PIO exits checked.*/\1/p' /tmp/k1.sec.log)
-	[ "${pc:-0}" -gt 0 ] || return 1
-	grep -q "PIO exits checked against kvm_ft.ko's, 0 differ" /tmp/k1.sec.log || return 1
+	[ "${pc:-0}" -gt 0 ] || { why="k1: no PIO exit checked"; return 1; }
+	grep -q "PIO exits checked against kvm_ft.ko's, 0 differ" /tmp/k1.sec.log || { why="k1: PIO exits differ from kvm_ft.ko's"; return 1; }
 	echo "# replay on b skipped $kr kvm_ft.ko records: $(grep 'kvm_ft.ko' /tmp/k1.sec.log)"
 	# Failover: freeze the primary once its first ticks are out, on
 	# either host (the primary prints them once b acknowledged them; b
 	# prints them once it replayed them, and on one CPU either can lag);
 	# b goes live. The guest takes under a second: its PIT edges are
-	# delayed by up to 100 ms each (--jitter) so that the freeze lands
+	# delayed by up to 200 ms each (--jitter) so that the freeze lands
 	# mid-run.
 	ftvmm_sec k2
-	(PRI_OPTS="--jitter 100000" ftvmm_pri k2) & pri=$!
+	(PRI_OPTS="--jitter 200000" ftvmm_pri k2) & pri=$!
 	for _ in $(seq 1 3000); do
 		grep -qs "tick 5" /tmp/k2.sec.out /tmp/k2.pri.out && break
 		sleep 0.01
@@ -180,15 +181,16 @@ ftvmm_kernel() {
 	wait $pri 2>/dev/null
 	kill $fa $fb 2>/dev/null
 	wait $fa $fb 2>/dev/null
-	[ $rc = 1 ] || return 1
-	grep -q "ticker done" /tmp/k2.sec.out || return 1
+	[ $rc = 1 ] || { why="k2: secondary status $rc, not 1"; return 1; }
+	grep -q "ticker done" /tmp/k2.sec.out || { why="k2: no \"ticker done\" on the secondary"; return 1; }
 	sz=$(stat -c %s /tmp/k2.pri.out)
-	head -c "$sz" /tmp/k2.sec.out | cmp -s - /tmp/k2.pri.out || return 1
+	head -c "$sz" /tmp/k2.sec.out | cmp -s - /tmp/k2.pri.out || { why="k2: the secondary's console does not start with the primary's"; return 1; }
 	grep -q "ticker done" /tmp/k2.pri.out && echo "# note: the primary finished before it was frozen"
-	grep -q '"went_live_at": 0,' /tmp/k2.sec.json && return 1
+	grep -q '"went_live_at": 0,' /tmp/k2.sec.json && { why="k2: the secondary never went live"; return 1; }
 	echo "# failover: went live at $(grep went_live_at /tmp/k2.sec.json)"
 }
 show_ftvmm() {
+	echo "# failed: ${why:-see the logs}"
 	for f in /tmp/k0.pri.log /tmp/k0.sec.log /tmp/k1.pri.log /tmp/k1.sec.log /tmp/k2.pri.log /tmp/k2.sec.log \
 		/tmp/fta.log /tmp/ftb.log /tmp/k1.pri.json /tmp/k1.sec.json \
 		/tmp/k1.pri.out /tmp/k1.sec.out /tmp/k2.pri.json /tmp/k2.sec.json \

@@ -8,7 +8,12 @@ pass=$(grep -Ec '^ok [0-9]+' "$log" | head -1)
 skip=$(grep -Ec '^ok [0-9]+.*# SKIP' "$log" | head -1)
 fail=$(grep -Ec '^not ok [0-9]+' "$log" | head -1)
 pass=$((pass - skip))
-grep -E '^(not ok|ok) [0-9]+' "$log"
+# Results, and after each failure the diagnostics ("# " lines) the
+# test printed after it, up to 200 lines, so that a CI log shows why.
+tr -d '\r' < "$log" | awk '
+	/^(ok|not ok) [0-9]+/ { print; diag = /^not ok/ ? 200 : 0; next }
+	diag > 0 && /^#/ { print; diag--; next }
+'
 bug=0
 if grep -Eq 'BUG:|WARNING:|Oops|Call Trace:|general protection|refcount_t:' "$log"; then
 	echo "kernel reported a problem:"
