@@ -71,10 +71,11 @@ Status Disk::PutFile(uint64_t sector, const uint8_t *src, size_t bytes)
 
 Status Disk::WriteAt(uint64_t sector, const uint8_t *src, uint32_t bytes)
 {
+	const uint64_t seq = next_seq_++;
 	if (mode_ == kDirect || mode_ == kReplayPrivate)
 		return PutFile(sector, src, bytes);
 	overlay_.push_back({tag_, sector, std::vector<uint8_t>(src, src + bytes),
-			    mode_ == kHold ? MonotonicNowNs() : 0, pos_});
+			    mode_ == kHold ? MonotonicNowNs() : 0, pos_, seq});
 	if (mode_ == kHold)
 		Publish();
 	else
@@ -111,6 +112,39 @@ Status Disk::ApplyAll()
 	if (mode_ == kReplay || mode_ == kEpochs)
 		rs_.applied += overlay_.size();
 	return WriteOut(UINT64_MAX, 0);
+}
+
+Status Disk::ApplyEpoch(std::deque<Write> w, uint64_t next_seq)
+{
+	if (mode_ != kEpochsPrivate) {
+		SetOverlay(std::move(w), next_seq);
+		return Status::Ok();
+	}
+	// Every write is pending in the epoch that issued it: the oldest
+	// pending one may be older than the last epoch's newest, never newer.
+	const uint64_t first = w.empty() ? next_seq : w.front().seq;
+	if (epoch_seen_ && first > next_seq_)
+		return Status::Error(EINVAL, fmt::format(
+			"disk writes {} to {} are in no epoch: the log lost them", next_seq_,
+			first - 1));
+	if (next_seq < next_seq_)
+		return Status::Error(EINVAL, fmt::format(
+			"an epoch counts {} disk writes, an earlier one {}", next_seq, next_seq_));
+	bool wrote = false;
+	for (const Write &x : w) {
+		if (epoch_seen_ && x.seq < next_seq_)
+			continue; // written with an earlier epoch
+		Status s = PutFile(x.sector, x.data.data(), x.data.size());
+		if (!s.ok())
+			return s;
+		rs_.copied++;
+		wrote = true;
+	}
+	if (wrote && fdatasync(fd_.get()) < 0)
+		return Status::Errno("sync disk " + path_);
+	epoch_seen_ = true;
+	next_seq_ = next_seq;
+	return Status::Ok();
 }
 
 void Disk::Retag(uint64_t from, uint64_t to)

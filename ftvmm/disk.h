@@ -22,6 +22,13 @@
 //            the file at once, in log order, so nothing accumulates;
 //            FLUSH syncs; a checkpoint's pending writes are ignored (as
 //            in kReplay: the replayer issued them itself).
+//   kEpochsPrivate  an SMP secondary with a disk of its own: each epoch
+//            applied writes to the file, in order, those of its pending
+//            writes not written yet (by sequence number: every write is
+//            pending in the epoch that issued it), then syncs; nothing is
+//            left for go-live.
+// Every write gets a sequence number, the count of writes issued before
+// it (kept in checkpoints, so it goes on across go-live and restore).
 // The overlay is an ordered list of writes; a read applies, over the
 // file's bytes, every overlapping write in order, so the last write wins.
 //
@@ -46,18 +53,20 @@ constexpr uint32_t kSectorSize = 512;
 
 class Disk {
 public:
-	enum Mode { kDirect, kHold, kReplay, kReplayPrivate, kEpochs };
+	enum Mode { kDirect, kHold, kReplay, kReplayPrivate, kEpochs, kEpochsPrivate };
 	struct Write {
 		uint64_t tag;	// log position (LogSink::tag()) when issued
 		uint64_t sector;
 		std::vector<uint8_t> data;
 		uint64_t at_ns = 0; // kHold: when issued (hold time), 0 if unknown
 		uint64_t pos = 0;   // execution position of the issuing exit
+		uint64_t seq = 0;   // writes issued before this one
 	};
 	// kReplay: writes dropped by Forget(), the most kept at once, and
-	// those ApplyAll() wrote at go-live.
+	// those ApplyAll() wrote at go-live; kEpochsPrivate: those
+	// ApplyEpoch() wrote to the private copy.
 	struct ReplayStats {
-		uint64_t dropped = 0, peak = 0, applied = 0;
+		uint64_t dropped = 0, peak = 0, applied = 0, copied = 0;
 	};
 
 	// path: a regular file whose size is a multiple of 512, opened
@@ -96,8 +105,20 @@ public:
 	// The newest held writes tagged `from` get tag `to` (SMP: the writes
 	// of an epoch, tagged pending until its end is logged).
 	void Retag(uint64_t from, uint64_t to);
-	// Checkpoint load: replace the overlay (tags become 0).
-	void SetOverlay(std::deque<Write> w) { overlay_ = std::move(w); }
+	// Checkpoint load: replace the overlay (tags become 0) and the count
+	// of writes issued. REQUIRES: w's seqs increasing, below next_seq.
+	void SetOverlay(std::deque<Write> w, uint64_t next_seq)
+	{
+		overlay_ = std::move(w);
+		next_seq_ = next_seq;
+	}
+	// An SMP secondary's epoch (its pending writes, oldest first, and the
+	// count of writes issued by its end): kEpochs keeps them (SetOverlay);
+	// kEpochsPrivate writes the new ones to the file. An epoch whose
+	// oldest pending write comes after one never seen is refused (the log
+	// lost a write). REQUIRES: as SetOverlay.
+	Status ApplyEpoch(std::deque<Write> w, uint64_t next_seq);
+	uint64_t next_seq() const { return next_seq_; }
 	uint64_t held_bytes() const;
 	// kHold: counts and hold time percentiles (one output = one write
 	// request, held from its issue to its release).
@@ -117,6 +138,8 @@ private:
 	Mode mode_ = kDirect;
 	uint64_t tag_ = 0, pos_ = 0;
 	uint64_t written_pos_ = 0; // kHold: see written_pos()
+	uint64_t next_seq_ = 0;	   // writes issued so far (Write::seq)
+	bool epoch_seen_ = false;  // kEpochsPrivate: an epoch was applied
 	ReplayStats rs_;
 	std::deque<Write> overlay_;
 	uint64_t released_ = 0, hold_ns_total_ = 0; // kHold releases

@@ -163,9 +163,6 @@ Status Setup(const Options &o, bool dirty_log, std::unique_ptr<Machine> *m,
 	if (o.vcpus < 1 || o.vcpus > kMaxVcpus)
 		return Status::Error(EINVAL, fmt::format("--vcpus {}: 1 to {} are supported",
 							 o.vcpus, kMaxVcpus));
-	if (o.vcpus > 1 && o.disk_private)
-		return Status::Error(ENOTSUP, "--disk-private needs --vcpus 1 (an SMP "
-				     "secondary's disk is the primary's file)");
 	MachineConfig cfg;
 	cfg.disk = o.disk;
 	cfg.net = o.net;
@@ -506,8 +503,9 @@ int CmdReplaySmp(const Options &o, ReplayInput &in, Machine &m, lock::Holder *ho
 	SmpVm smp(&m, MakeSmpConfig(o));
 	int status = -1;
 	uint64_t t0 = MonotonicNowNs();
-	if (m.blk()) // each epoch's pending writes, written at go-live
-		m.blk()->disk()->set_mode(Disk::kEpochs);
+	if (m.blk()) // each epoch's pending writes: written at go-live, or
+		     // to a private copy as the epochs are applied
+		m.blk()->disk()->set_mode(o.disk_private ? Disk::kEpochsPrivate : Disk::kEpochs);
 	if (m.net()) // each epoch's held frames, sent at go-live
 		m.net()->link()->set_mode(NetLink::kEpochs);
 	Status s = smp.ApplyLog(in.src, &status);

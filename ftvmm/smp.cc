@@ -413,11 +413,17 @@ Status SmpVm::WriteEpoch()
 	if (!(s = sink_->Flush()).ok())
 		return s;
 	// The epoch's console bytes and disk writes wait for the ACK of its
-	// end (the vCPUs are stopped: no write is being added).
+	// end (the vCPUs are stopped: no write is being added). Without an
+	// ACK (a log file) its disk writes, held so that the epoch's state
+	// carries them, are written now that it is logged.
 	m_->console().Retag(kEpochPending, sink_->tag());
 	if (m_->blk()) {
 		std::lock_guard<std::mutex> g(m_->io_mu());
-		m_->blk()->disk()->Retag(kEpochPending, sink_->tag());
+		Disk *disk = m_->blk()->disk();
+		disk->Retag(kEpochPending, sink_->tag());
+		if (!ack_ && disk->mode() == Disk::kHold &&
+		    !(s = disk->Release(sink_->tag())).ok())
+			return s.Wrap("write the epoch's disk writes");
 	}
 	if (m_->net())
 		m_->net()->link()->Retag(kEpochPending, sink_->tag());
@@ -441,9 +447,13 @@ Status SmpVm::Run(int *status)
 	if (Disk *disk = m_->blk() ? m_->blk()->disk() : nullptr) {
 		// Going live: first the pending writes of the last epoch
 		// applied, which the primary may not have written.
+		// (A private copy, kEpochsPrivate, has them already.) Recorded,
+		// writes are held until their epoch is logged: every one is
+		// then in the state of the epoch that issued it, so that a
+		// secondary with a disk of its own gets them all.
 		if (disk->mode() == Disk::kEpochs && !(s = disk->ApplyAll()).ok())
 			return s.Wrap("go-live: write the last epoch's pending disk writes");
-		disk->set_mode(ack_ ? Disk::kHold : Disk::kDirect);
+		disk->set_mode(ack_ || sink_ ? Disk::kHold : Disk::kDirect);
 		disk->set_tag(kEpochPending);
 	}
 	if (VirtioNet *net = m_->net()) {

@@ -41,7 +41,8 @@
 // A replayer applies each complete epoch to its memory and vCPU/device
 // state without running the guest; with go-live it then runs on as the
 // primary from the last complete epoch, after writing that epoch's
-// pending disk writes (its disk must be the primary's file: Disk::kEpochs)
+// pending disk writes (on the primary's file, Disk::kEpochs; a private
+// copy, Disk::kEpochsPrivate, got each epoch's writes as it was applied)
 // and sending that epoch's held frames the primary had not reported sent
 // (NetLink::kEpochs); a peer may see a duplicate frame, never a loss.
 //

@@ -73,6 +73,7 @@ void AddDisk(nlohmann::json *j, Machine &m)
 		{"replay_dropped", rs.dropped},
 		{"replay_peak", rs.peak},
 		{"applied_at_go_live", rs.applied},
+		{"written_to_private_copy", rs.copied},
 	};
 }
 // The "net" object: frames in and out, output hold, kept frames.

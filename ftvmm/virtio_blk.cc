@@ -155,8 +155,10 @@ void VirtioBlk::Save(std::vector<uint8_t> *out) const
 	w.Put(disk_->sectors());
 	SaveTransport(&w);
 	const auto &ov = disk_->overlay();
+	w.Put(disk_->next_seq());
 	w.Put(static_cast<uint32_t>(ov.size()));
 	for (const Disk::Write &x : ov) {
+		w.Put(x.seq);
 		w.Put(x.sector);
 		w.Put(static_cast<uint32_t>(x.data.size()));
 		w.PutBytes(x.data.data(), x.data.size());
@@ -170,12 +172,16 @@ Status VirtioBlk::Load(const uint8_t *data, size_t len)
 	Transport t;
 	if (!LoadTransport(&r, &t))
 		return Status::Error(EINVAL, "virtio-blk state: malformed");
+	const uint64_t next_seq = r.Get<uint64_t>();
 	uint32_t nw = r.Get<uint32_t>();
 	std::deque<Disk::Write> ov;
 	for (uint32_t i = 0; i < nw; i++) {
-		Disk::Write x{0, r.Get<uint64_t>(), {}};
+		Disk::Write x{};
+		x.seq = r.Get<uint64_t>();
+		x.sector = r.Get<uint64_t>();
 		uint32_t n = r.Get<uint32_t>();
-		if (n > len || n % kSectorSize || x.sector > cap || n / kSectorSize > cap - x.sector)
+		if (n > len || n % kSectorSize || x.sector > cap || n / kSectorSize > cap - x.sector ||
+		    x.seq >= next_seq || (!ov.empty() && x.seq <= ov.back().seq))
 			return Status::Error(EINVAL, "virtio-blk state: bad pending write");
 		x.data.resize(n);
 		r.GetBytes(x.data.data(), n);
@@ -190,11 +196,23 @@ Status VirtioBlk::Load(const uint8_t *data, size_t len)
 	ApplyTransport(t);
 	// A replayer keeps its own overlay: it holds every write it replayed,
 	// a superset of the primary's pending ones (ftvmm.md "Disk writes").
-	// An SMP secondary (kEpochs) takes the epoch's pending writes.
-	if (disk_->mode() == Disk::kReplay || disk_->mode() == Disk::kReplayPrivate)
+	// An SMP secondary takes the epoch's pending writes (kEpochs) or
+	// writes the new ones to its own copy (kEpochsPrivate).
+	switch (disk_->mode()) {
+	case Disk::kReplay:
+	case Disk::kReplayPrivate:
 		return Status::Ok();
-	disk_->SetOverlay(std::move(ov));
-	return disk_->mode() == Disk::kDirect ? disk_->ApplyAll() : Status::Ok();
+	case Disk::kEpochs:
+	case Disk::kEpochsPrivate:
+		return disk_->ApplyEpoch(std::move(ov), next_seq).Wrap("virtio-blk state");
+	case Disk::kDirect:
+		disk_->SetOverlay(std::move(ov), next_seq);
+		return disk_->ApplyAll();
+	case Disk::kHold:
+		break;
+	}
+	disk_->SetOverlay(std::move(ov), next_seq);
+	return Status::Ok();
 }
 
 } // namespace kvmft::vmm

@@ -649,3 +649,94 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 	CHECK(d.Bytes() == plain_disk.Bytes());
 	unlink(path.c_str());
 }
+
+// A secondary with a disk of its own (--disk-private on 2 vCPUs): an SMP
+// primary recording to a file holds each epoch's writes until the epoch
+// is logged, so every write is in the state of the epoch that issued it;
+// the secondary writes each epoch's new ones to its copy as it applies
+// them. From the whole log the copy ends as the primary's disk; from a
+// cut log it holds exactly the writes issued so far, and going live
+// finishes the run on it.
+TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goes live on it")
+{
+	RequireKvm();
+	DiskFile plain_disk("smpprivplain");
+	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
+	REQUIRE(plain.s.ok());
+
+	DiskFile d("smpprivpri");
+	std::string path = TempPath("smppriv.log");
+	Booted b;
+	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path, 2).ok());
+	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+	hdr.nr_vcpus = 2;
+	std::unique_ptr<LogWriter> w;
+	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	SmpConfig cfg;
+	cfg.epoch_ns = 2000000;
+	SmpVm smp(b.m.get(), cfg);
+	smp.SetRecord(w.get());
+	std::vector<uint64_t> seqs{0};	// writes issued by the end of each epoch
+	smp.SetAtEpoch([&] {
+		seqs.push_back(b.m->blk()->disk()->next_seq());
+		return Status::Ok();
+	});
+	int status = 0;
+	REQUIRE(smp.Run(&status).ok());
+	REQUIRE(status == 1);
+	REQUIRE(w->Flush().ok());
+	const uint64_t total = b.m->blk()->disk()->next_seq();
+	REQUIRE(total > 0);
+	CHECK(b.m->blk()->disk()->stats().released == total);	// each once logged
+	CHECK(d.Bytes() == plain_disk.Bytes());
+
+	auto log = ReadFile(path);
+	SECTION("the whole log: the copy ends as the primary's disk") {
+		DiskFile copy("smpprivall");
+		LogReader rd;
+		REQUIRE(LogReader::FromBytes(log, "whole", &rd).ok());
+		FileSource src(&rd);
+		Booted rb;
+		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, copy.path, 2).ok());
+		rb.m->blk()->disk()->set_mode(Disk::kEpochsPrivate);
+		SmpVm sec(rb.m.get(), SmpConfig{});
+		REQUIRE(sec.ApplyLog(&src, &status).ok());
+		CHECK(rb.m->blk()->disk()->replay_stats().copied == total);
+		CHECK(copy.Bytes() == plain_disk.Bytes());
+	}
+	SECTION("a cut log: the writes so far, then go live on the copy") {
+		// The first epoch end by which half the writes were issued.
+		size_t k = 1;
+		while (k < seqs.size() && seqs[k] < total / 2)
+			k++;
+		REQUIRE(k < seqs.size());
+		INFO("cut after epoch " << k << ": " << seqs[k] << " of " << total << " writes");
+		REQUIRE(seqs[k] < total);
+		auto frames = Frames(log);
+		size_t cut = 0;
+		for (size_t i = 0; i + 1 < frames.size() && !cut; i++)
+			if (frames[i].rec->type == KVM_FT_REC_VMM_EPOCH_END && frames[i].rec->pos == k)
+				cut = frames[i + 1].off;
+		REQUIRE(cut);
+		DiskFile copy("smpprivcut");
+		LogReader rd;
+		REQUIRE(LogReader::FromBytes({log.begin(), log.begin() + cut}, "cut", &rd).ok());
+		FileSource src(&rd);
+		Booted rb;
+		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, copy.path, 2).ok());
+		rb.m->blk()->disk()->set_mode(Disk::kEpochsPrivate);
+		SmpVm sec(rb.m.get(), SmpConfig{});
+		REQUIRE(sec.ApplyLog(&src, &status).ok());
+		CHECK(sec.stats().applied == k + 1);
+		CHECK(rb.m->blk()->disk()->replay_stats().copied == seqs[k]);
+		CHECK(rb.m->blk()->disk()->overlay().empty());
+		CHECK(copy.Bytes() != Blank());
+		CHECK(copy.Bytes() != plain_disk.Bytes());
+		REQUIRE(sec.Run(&status).ok());	// go live
+		CHECK(status == 1);
+		CHECK(rb.m->blk()->disk()->replay_stats().applied == 0);
+		CHECK(rb.Output() == plain.out);
+		CHECK(copy.Bytes() == plain_disk.Bytes());
+	}
+	unlink(path.c_str());
+}

@@ -153,10 +153,23 @@ expect 1 "truncated SMP log, --go-live" "$ftvmm" replay --go-live --log "$t/smpc
 	--serial "$t/smplive" --stats "$t/smplive.json" "$smp"
 # It prints the bytes of the epochs it applied, then its own.
 same "$t/smp2" "$t/smplive" "the new primary's output = the plain output"
-expect 2 "an SMP secondary with --disk-private is refused" "$ftvmm" replay --disk-private \
-	--disk "$t/disk0" --log "$t/smp.log" "$smp"
-grep -q "disk is the primary's file" "$t/err" && echo "ok: says why" ||
-	{ echo "FAIL: no reason given"; fail=1; }
+# An SMP secondary with a disk of its own: each epoch's writes go to its
+# copy as it applies the epoch; from half the log it goes live on it.
+cp "$t/disk0" "$t/disk.smppri"; cp "$t/disk0" "$t/disk.smpcopy"; cp "$t/disk0" "$t/disk.smplive"
+expect 1 "blkrmw on 2 vCPUs, recorded" "$ftvmm" run --vcpus 2 --epoch 2 --disk "$t/disk.smppri" \
+	--record "$t/smpblk.log" --serial "$t/x" "$guests/blkrmw.elf"
+same "$t/disk.one" "$t/disk.smppri" "the recorded SMP run's disk = the plain run's"
+expect 1 "an SMP secondary on a private copy (--disk-private)" "$ftvmm" replay --disk-private \
+	--disk "$t/disk.smpcopy" --log "$t/smpblk.log" --stats "$t/smpblk.json" "$guests/blkrmw.elf"
+same "$t/disk.one" "$t/disk.smpcopy" "the SMP private copy = the primary's disk"
+grep -q '"written_to_private_copy": [1-9]' "$t/smpblk.json" && echo "ok: writes counted" ||
+	{ echo "FAIL: no written_to_private_copy in the stats"; fail=1; }
+size=$(stat -c %s "$t/smpblk.log")
+head -c $((size / 2 / 8 * 8 + 4)) "$t/smpblk.log" > "$t/smpblkcut.log"
+expect 1 "half of it, --disk-private --go-live" "$ftvmm" replay --disk-private --go-live \
+	--disk "$t/disk.smplive" --log "$t/smpblkcut.log" --serial "$t/smpblk.live" "$guests/blkrmw.elf"
+same "$t/disk.one" "$t/disk.smplive" "the new primary's private copy = the primary's disk"
+same "$t/blk1" "$t/smpblk.live" "and its console the plain run's"
 expect 2 "an SMP log replayed with another image is refused" "$ftvmm" replay \
 	--log "$t/smp.log" "$guests/compute.elf"
 # Every epoch: of 20 ms for the full worker, 1 ms for the rig's short one.

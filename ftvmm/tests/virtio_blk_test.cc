@@ -518,7 +518,7 @@ TEST_CASE("virtio-blk: state save/load, pending writes included")
 		CHECK(Slurp(h.path)[3 * 512] == 0x77);
 		std::vector<uint8_t> again;
 		h.dev->Save(&again);
-		CHECK(again.size() == st.size() - 12 - 512);	// no pending write left
+		CHECK(again.size() == st.size() - 20 - 512);	// no pending write left
 		memcpy(h.ram.data(), g.ram.data(), kRam);	// the queue continues
 		h.idx = g.idx;
 		h.Chain(0, 3, 512, true);
@@ -540,6 +540,30 @@ TEST_CASE("virtio-blk: state save/load, pending writes included")
 		CHECK(h.disk->overlay().empty());
 		CHECK(Slurp(h.path)[3 * 512] == 3);
 	}
+	SECTION("an SMP secondary's private copy gets the pending writes at once") {
+		Rig h;
+		h.disk->set_mode(Disk::kEpochsPrivate);
+		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		CHECK(h.disk->overlay().empty());
+		CHECK(Slurp(h.path)[3 * 512] == 0x77);
+		CHECK(h.disk->next_seq() == 1);
+		CHECK(h.disk->replay_stats().copied == 1);
+		// the same epoch state again (the write is still pending on
+		// the primary): not written twice
+		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		CHECK(h.disk->replay_stats().copied == 1);
+	}
+	SECTION("pending writes out of sequence are refused") {
+		Rig h;
+		auto bad = st;
+		// next_seq (8 bytes before the count of pending writes) = 0:
+		// the write's seq 0 is not below it
+		const size_t n_off = st.size() - 20 - 512 - 4;
+		memset(&bad[n_off - 8], 0, 8);
+		Status s = h.dev->Load(bad.data(), bad.size());
+		CHECK(s.err() == EINVAL);
+		CHECK(s.msg().find("bad pending write") != std::string::npos);
+	}
 	SECTION("malformed or another disk size is refused") {
 		Rig h;
 		CHECK(h.dev->Load(st.data(), st.size() - 1).err() == EINVAL);
@@ -551,5 +575,52 @@ TEST_CASE("virtio-blk: state save/load, pending writes included")
 		Status s = h.dev->Load(other.data(), other.size());
 		CHECK(s.err() == EINVAL);
 		CHECK(s.msg().find("sectors") != std::string::npos);
+	}
+}
+
+// An SMP secondary with its own disk: every write is pending in the epoch
+// that issued it and maybe in later ones (until the primary's ACK); each
+// is written to the copy once, in order; a write in no epoch is a hole.
+TEST_CASE("disk: an SMP private copy writes each epoch's new writes once, refuses a hole")
+{
+	Rig g;
+	g.disk->set_mode(Disk::kEpochsPrivate);
+	auto w = [](uint64_t seq, uint64_t sector, uint8_t byte) {
+		Disk::Write x{};
+		x.seq = seq;
+		x.sector = sector;
+		x.data.assign(512, byte);
+		return x;
+	};
+	REQUIRE(g.disk->ApplyEpoch({w(0, 1, 0xa0), w(1, 2, 0xa1)}, 2).ok());
+	CHECK(Slurp(g.path)[1 * 512] == 0xa0);
+	CHECK(Slurp(g.path)[2 * 512] == 0xa1);
+	// seq 1 still pending: skipped; sector 1 rewritten by seq 3
+	REQUIRE(g.disk->ApplyEpoch({w(1, 2, 0xee), w(2, 4, 0xa2), w(3, 1, 0xa3)}, 4).ok());
+	auto f = Slurp(g.path);
+	CHECK(f[1 * 512] == 0xa3);
+	CHECK(f[2 * 512] == 0xa1);
+	CHECK(f[4 * 512] == 0xa2);
+	CHECK(g.disk->replay_stats().copied == 4);
+	CHECK(g.disk->overlay().empty());
+	REQUIRE(g.disk->ApplyEpoch({}, 4).ok());	// an epoch without writes
+	SECTION("writes 4 and 5 in no epoch: refused, nothing written") {
+		Status s = g.disk->ApplyEpoch({w(6, 5, 0xa6)}, 7);
+		CHECK(s.err() == EINVAL);
+		CHECK(s.msg().find("disk writes 4 to 5 are in no epoch") != std::string::npos);
+		CHECK(Slurp(g.path)[5 * 512] == 5);
+		s = g.disk->ApplyEpoch({}, 6);
+		CHECK(s.err() == EINVAL);
+	}
+	SECTION("a count going back: refused") {
+		Status s = g.disk->ApplyEpoch({}, 3);
+		CHECK(s.err() == EINVAL);
+		CHECK(s.msg().find("an earlier one 4") != std::string::npos);
+	}
+	SECTION("shared storage (kEpochs) keeps them for go-live instead") {
+		g.disk->set_mode(Disk::kEpochs);
+		REQUIRE(g.disk->ApplyEpoch({w(4, 6, 0xa4)}, 5).ok());
+		CHECK(g.disk->overlay().size() == 1);
+		CHECK(Slurp(g.path)[6 * 512] == 6);
 	}
 }
