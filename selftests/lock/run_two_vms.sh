@@ -29,4 +29,4 @@ done
 wait
 cat "$out/a.log" "$out/b.log" | grep -v '^dmesg' > "$out/both.log"
 grep '^#' "$out/both.log" || true
-"$top/selftests/rig/tap-summary.sh" "$out/both.log"
+"$top/selftests/rig/tap-summary.sh" "$out/both.log" 2

@@ -1,9 +1,11 @@
 #!/bin/sh
-# tap-summary.sh LOG: count TAP results in a serial log (all suites in
-# it), print them and "N passed, N failed, N skipped"; exit 1 on any
-# failure, on no result at all, or if the kernel reported a bug.
+# tap-summary.sh LOG [VMS]: count TAP results in a serial log (all suites
+# in it), print them and "N passed, N failed, N skipped"; exit 1 on any
+# failure, on no result at all, if the kernel reported a bug, or if fewer
+# than VMS (default 1) payloads ran to their end (the rig's /init prints
+# "rig: payload exit N" then): a VM that stopped early is a failure.
 set -u
-log=$1
+log=$1 vms=${2:-1}
 pass=$(grep -Ec '^ok [0-9]+' "$log" | head -1)
 skip=$(grep -Ec '^ok [0-9]+.*# SKIP' "$log" | head -1)
 fail=$(grep -Ec '^not ok [0-9]+' "$log" | head -1)
@@ -19,6 +21,11 @@ if grep -Eq 'BUG:|WARNING:|Oops|Call Trace:|general protection|refcount_t:' "$lo
 	echo "kernel reported a problem:"
 	grep -E -A20 'BUG:|WARNING:|Oops|Call Trace:|general protection|refcount_t:' "$log" | head -60
 	bug=1
+	fail=$((fail + 1))
+fi
+ends=$(grep -c '^rig: payload exit' "$log")
+if [ "$ends" -lt "$vms" ]; then
+	echo "not ok: the test VM stopped before the end of its tests ($ends of $vms payloads ended)"
 	fail=$((fail + 1))
 fi
 echo "$pass passed, $fail failed, $skip skipped"
