@@ -19,7 +19,7 @@ bool KernelCaptureAvailable()
 	return access(KVM_FT_DEVICE, F_OK) == 0;
 }
 
-Status AttachKernelCapture(int vm_fd, uint32_t ring_bytes, UniqueFd *session)
+Status AttachKernelCapture(int vm_fd, uint32_t nr_vcpus, uint32_t ring_bytes, UniqueFd *session)
 {
 	UniqueFd dev(open(KVM_FT_DEVICE, O_RDWR | O_CLOEXEC));
 	if (!dev.valid())
@@ -32,7 +32,7 @@ Status AttachKernelCapture(int vm_fd, uint32_t ring_bytes, UniqueFd *session)
 						 "(no KVM_FT_FEAT_APPEND): load a newer module");
 	kvm_ft_attach a{};
 	a.vm_fd = vm_fd;
-	a.nr_vcpus = 1;
+	a.nr_vcpus = nr_vcpus;
 	a.ring_bytes = ring_bytes;
 	int fd = ioctl(dev.get(), KVM_FT_ATTACH, &a);
 	if (fd < 0)

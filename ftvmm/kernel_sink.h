@@ -1,9 +1,12 @@
 // kernel_sink.h - the FT log into kvm_ft.ko's ring of this VM: the VMM's
 // output mode when the module is loaded (ftvmm run --capture kernel).
 //
-// ftvmm attaches its own VM (KVM_FT_ATTACH with its VM fd, one ring) and
-// appends its records with KVM_FT_APPEND; the module's probes write their
-// records (KVM_FT_RECF_KERNEL) into the same ring, in exit order. ftlogd
+// ftvmm attaches its own VM (KVM_FT_ATTACH with its VM fd, one ring per
+// vCPU) and appends its records with KVM_FT_APPEND to ring 0; the module's
+// probes write their records (KVM_FT_RECF_KERNEL) into their vCPU's ring,
+// vCPU 0's in exit order with ftvmm's. With more than one vCPU (epochs)
+// ftvmm appends from the epoch thread while vCPU 0 may run: the module
+// serializes an append with that vCPU's probes (kmod/ft_ring.c). ftlogd
 // ships the session like any kvm_ft.ko session (register kind kvm_ft).
 //
 // The module accepts VMM record types only: ftvmm's own PIO/MMIO records
@@ -30,8 +33,9 @@ namespace kvmft::vmm {
 // True if /dev/kvm_ft exists (the module is loaded).
 bool KernelCaptureAvailable();
 // Attaches kvm_ft.ko capture to the VM behind vm_fd with one ring of
-// ring_bytes: *session is the session fd.
-Status AttachKernelCapture(int vm_fd, uint32_t ring_bytes, UniqueFd *session);
+// ring_bytes per vCPU (vCPU i's probe records go to ring i; the sink
+// appends to ring 0): *session is the session fd.
+Status AttachKernelCapture(int vm_fd, uint32_t nr_vcpus, uint32_t ring_bytes, UniqueFd *session);
 
 class KernelRingSink : public LogSink {
 public:

@@ -250,7 +250,7 @@ Status OpenLiveSink(const Options &o, Machine &m, RingSet *rings, UniqueFd *ctl,
 	}
 	UniqueFd session;
 	std::unique_ptr<KernelRingSink> k;
-	Status s = AttachKernelCapture(m.vm().vm_fd(), o.ring_bytes, &session);
+	Status s = AttachKernelCapture(m.vm().vm_fd(), m.vm().nr_vcpus(), o.ring_bytes, &session);
 	if (s.ok())
 		s = KernelRingSink::Create(std::move(session), 10000000000ULL, &k);
 	if (s.ok())
@@ -261,6 +261,20 @@ Status OpenLiveSink(const Options &o, Machine &m, RingSet *rings, UniqueFd *ctl,
 	*ack = [p = k.get()] { return p->Ack(); };
 	*sink = std::move(k);
 	return Status::Ok();
+}
+
+// A live log starts with VMM_START: what the secondary checks its own VM
+// against (CheckLiveStart).
+Status LogStart(LogSink *sink, Machine &m, uint64_t hash)
+{
+	kvm_ft_vmm_start st{};
+	InitRec(&st.hdr, KVM_FT_REC_VMM_START, sizeof(st), 0);
+	st.mem_bytes = m.vm().mem_bytes();
+	st.image_hash = hash;
+	st.disk_bytes = DiskBytes(m);
+	st.nr_vcpus = m.vm().nr_vcpus();
+	st.flags = m.net() ? KVM_FT_START_NET : 0;
+	return sink->Append(&st, sizeof(st));
 }
 
 SmpConfig MakeSmpConfig(const Options &o)
@@ -315,33 +329,21 @@ int CmdRunSmp(const Options &o, std::unique_ptr<Machine> m, uint64_t hash,
 		smp.SetAtEpoch(SmpSnapshots(o, *m, hash));
 	RingSet rings;
 	UniqueFd ctl, ack_fd;
-	std::unique_ptr<RingSink> sink;
+	std::unique_ptr<LogSink> sink;
+	std::function<uint64_t()> ack;
 	std::unique_ptr<OutputReleaser> releaser;
 	Status s;
 	if (!o.ftlogd.empty()) {
-		// Epochs are written by one thread into a memfd ring; kvm_ft.ko
-		// capture has one ring and no SMP (Documentation/ftvmm.md).
-		if (o.capture == "kernel")
-			return Fail(Status::Error(EINVAL, "--capture kernel: one vCPU only"));
-		s = RegisterPrimary(o.ftlogd, o.session, o.peer, o.ring_bytes, &rings, &ctl,
-				    &ack_fd);
-		if (!s.ok())
-			return Fail(s);
-		sink = std::make_unique<RingSink>(rings.ring(0), rings.event_fd());
-		kvm_ft_vmm_start st{};
-		InitRec(&st.hdr, KVM_FT_REC_VMM_START, sizeof(st), 0);
-		st.mem_bytes = m->vm().mem_bytes();
-		st.image_hash = hash;
-		st.disk_bytes = DiskBytes(*m);
-		st.nr_vcpus = m->vm().nr_vcpus();
-		st.flags = m->net() ? KVM_FT_START_NET : 0;
-		if (!(s = sink->Append(&st, sizeof(st))).ok())
+		// Epochs are written by one thread into ring 0: a memfd ring,
+		// or kvm_ft.ko's (one ring per vCPU for its probe records).
+		if (!(s = OpenLiveSink(o, *m, &rings, &ctl, &ack_fd, &sink, &ack)).ok() ||
+		    !(s = LogStart(sink.get(), *m, hash)).ok())
 			return Fail(s);
 		smp.SetRecord(sink.get());
-		smp.SetAck([&] { return sink->Ack(); });
+		smp.SetAck(ack);
 		if (ack_fd.valid())
 			releaser = std::make_unique<OutputReleaser>(
-				&m->console(), [&] { return sink->Ack(); }, std::move(ack_fd),
+				&m->console(), ack, std::move(ack_fd),
 				m->net() ? m->net()->link() : nullptr);
 	}
 	int status = 0;
@@ -394,16 +396,8 @@ int CmdRun(const Options &o)
 	std::function<uint64_t()> ack;
 	std::unique_ptr<OutputReleaser> releaser;
 	if (!o.ftlogd.empty()) {
-		if (!(s = OpenLiveSink(o, *m, &rings, &ctl, &ack_fd, &sink, &ack)).ok())
-			return Fail(s);
-		kvm_ft_vmm_start st{};
-		InitRec(&st.hdr, KVM_FT_REC_VMM_START, sizeof(st), 0);
-		st.mem_bytes = m->vm().mem_bytes();
-		st.image_hash = hash;
-		st.disk_bytes = DiskBytes(*m);
-		st.nr_vcpus = 1;
-		st.flags = m->net() ? KVM_FT_START_NET : 0;
-		if (!(s = sink->Append(&st, sizeof(st))).ok())
+		if (!(s = OpenLiveSink(o, *m, &rings, &ctl, &ack_fd, &sink, &ack)).ok() ||
+		    !(s = LogStart(sink.get(), *m, hash)).ok())
 			return Fail(s);
 		e.SetRecord(sink.get());
 		e.SetAck(ack);
@@ -497,6 +491,18 @@ Status OpenReplayInput(const Options &o, Options *opt, ReplayInput *in)
 
 // Replay of an SMP log: apply its complete epochs; at its end go live
 // (all vCPUs from the last complete epoch) or stop.
+// What a live log held besides the VMM's records (kvm_ft.ko's).
+void PrintLiveLog(const ReplayInput &in)
+{
+	if (in.ring)
+		fmt::print(stderr, "ftvmm: live log: {} kvm_ft.ko records skipped ({} in the "
+			   "rings of vCPUs 1..), {} lost by its rings, {} VMM records read; {} PIO "
+			   "exits checked against kvm_ft.ko's, {} differ\n",
+			   in.ring->kernel_records(), in.ring->kernel_other(),
+			   in.ring->kernel_lost(), in.ring->vmm_records(), in.ring->pio_checked(),
+			   in.ring->pio_differ());
+}
+
 int CmdReplaySmp(const Options &o, ReplayInput &in, Machine &m, lock::Holder *holder,
 		 LogWriter *log)
 {
@@ -516,6 +522,7 @@ int CmdReplaySmp(const Options &o, ReplayInput &in, Machine &m, lock::Holder *ho
 	}
 	fmt::print(stderr, "ftvmm: {} epochs applied{}\n", st.applied,
 		   st.torn_epoch ? "; an incomplete epoch at the end of the log discarded" : "");
+	PrintLiveLog(in);
 	if (!st.ended) {
 		if (!o.go_live)
 			return Fail(Status::Error(ENODATA, fmt::format(
@@ -583,12 +590,7 @@ int CmdReplay(const Options &o)
 	if (!e.replaying())
 		fmt::print(stderr, "ftvmm: log ended at position {}; went live\n",
 			   e.stats().went_live_at);
-	if (in.ring)
-		fmt::print(stderr, "ftvmm: live log: {} kvm_ft.ko records skipped, {} lost "
-			   "by its ring, {} VMM records read; {} PIO exits checked against "
-			   "kvm_ft.ko's, {} differ\n", in.ring->kernel_records(),
-			   in.ring->kernel_lost(), in.ring->vmm_records(), in.ring->pio_checked(),
-			   in.ring->pio_differ());
+	PrintLiveLog(in);
 	if (!(s = WriteStats(o.stats, *m, e, status, MonotonicNowNs() - t0, log.get())).ok())
 		return Fail(s);
 	return status;

@@ -58,6 +58,8 @@ Status RingSource::Fill()
 			return s.Wrap("log ring");
 		if (lost)
 			return Status::Error(EIO, "log ring: records were lost; the log has a hole");
+		if (!(s = DrainOthers(&n)).ok())
+			return s;
 		if (next_ < q_.size())
 			return Status::Ok();
 		// kvm_ft.ko records only: the primary is alive, the log not silent.
@@ -67,6 +69,31 @@ Status RingSource::Fill()
 			ended_ = true;
 		else
 			rings_->Wait(50);
+	}
+	return Status::Ok();
+}
+
+Status RingSource::DrainOthers(size_t *n)
+{
+	for (size_t i = 0; i < others_.size(); i++) {
+		bool vmm = false;
+		size_t got = 0;
+		Status s = others_[i].Drain([&](const kvm_ft_rec_hdr &h) {
+			if (!(h.flags & KVM_FT_RECF_KERNEL))
+				vmm = true;
+			else if (h.type == KVM_FT_REC_LOST && h.len >= sizeof(kvm_ft_rec_lost))
+				kernel_lost_ += reinterpret_cast<const kvm_ft_rec_lost &>(h).count;
+			else if (h.type != KVM_FT_REC_LOST) {
+				kernel_records_++;
+				kernel_other_++;
+			}
+		}, &got);
+		if (!s.ok())
+			return s.Wrap(fmt::format("log ring {}", i + 1));
+		if (vmm)
+			return Status::Error(EPROTO, fmt::format(
+				"log ring {}: a VMM record outside ring 0", i + 1));
+		*n += got;
 	}
 	return Status::Ok();
 }

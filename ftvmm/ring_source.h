@@ -25,6 +25,11 @@
 // KVM_FT_REC_VMM_WRAP_FIRST + type (kvm_ft.ko takes VMM types only) and
 // are unwrapped here.
 //
+// An SMP primary with kernel capture has one kvm_ft.ko ring per vCPU: its
+// own records are all in ring 0 (with vCPU 0's probe records); rings 1..
+// hold only the other vCPUs' probe records, drained, counted and released
+// here so that they never fill (a VMM record there is an error).
+//
 // Thread safety: one thread (the vCPU thread) uses a RingSource.
 #pragma once
 
@@ -39,12 +44,17 @@ namespace kvmft::vmm {
 class RingSource : public RecordSource {
 public:
 	RingSource(RingSet *rings, uint64_t idle_timeout_ns)
-		: rings_(rings), cons_(rings->ring(0)), idle_ns_(idle_timeout_ns) {}
+		: rings_(rings), cons_(rings->ring(0)), idle_ns_(idle_timeout_ns)
+	{
+		for (uint32_t i = 1; i < rings->size(); i++)
+			others_.emplace_back(rings->ring(i));
+	}
 	Status Next(const kvm_ft_rec_hdr **rec) override;
 	Status Peek(const kvm_ft_rec_hdr **rec) override;
 	uint64_t vmm_records() const { return vmm_records_; }	// records of the VMM
 	uint64_t kernel_records() const { return kernel_records_; }
 	uint64_t kernel_lost() const { return kernel_lost_; }
+	uint64_t kernel_other() const { return kernel_other_; } // in rings 1..
 	// ftvmm's port write records compared with kvm_ft.ko's PIO record
 	// of the same exit (port, size, direction), and how many differed.
 	uint64_t pio_checked() const { return pio_checked_; }
@@ -57,13 +67,16 @@ private:
 	{
 		return reinterpret_cast<const kvm_ft_rec_hdr *>(q_[i].data());
 	}
+	Status DrainOthers(size_t *n);
 	RingSet *rings_;
 	RingConsumer cons_;
+	std::vector<RingConsumer> others_; // rings 1.. (kvm_ft.ko's, SMP)
 	uint64_t idle_ns_;
 	bool ended_ = false;
 	uint64_t vmm_records_ = 0;	// records queued for the engine
 	uint64_t kernel_records_ = 0;	// probe records skipped
 	uint64_t kernel_lost_ = 0;	// probe records the primary's ring dropped
+	uint64_t kernel_other_ = 0;	// of kernel_records_, those in rings 1..
 	uint64_t pio_checked_ = 0, pio_differ_ = 0;
 	kvm_ft_rec_pio kpio_{};		// the module's last PIO record, type 0: used
 	std::deque<std::vector<uint64_t>> q_; // records, 8-byte aligned

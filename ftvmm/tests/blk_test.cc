@@ -561,6 +561,61 @@ TEST_CASE("blkrmw: snapshot + deltas carry the device, the VM continues on a cop
 		unlink(f.c_str());
 }
 
+namespace {
+// blkrmw on 2 vCPUs, recording its epochs (2 ms) to a log file.
+struct SmpBlkPrimary {
+	Booted b;
+	std::string path;
+	std::unique_ptr<LogWriter> w;
+	std::unique_ptr<SmpVm> smp;
+	SmpBlkPrimary(const std::string &disk, const std::string &tag, SmpConfig cfg)
+		: path(TempPath(tag + ".log"))
+	{
+		REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, disk, 2).ok());
+		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
+		hdr.nr_vcpus = 2;
+		REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+		cfg.epoch_ns = 2000000;
+		smp = std::make_unique<SmpVm>(b.m.get(), cfg);
+		smp->SetRecord(w.get());
+	}
+	~SmpBlkPrimary() { unlink(path.c_str()); }
+	Disk *disk() const { return b.m->blk()->disk(); }
+};
+
+// The log image up to the end of epoch `epoch` (0: the whole log).
+std::vector<uint8_t> UpToEpoch(std::vector<uint8_t> log, uint64_t epoch)
+{
+	if (!epoch)
+		return log;
+	auto frames = Frames(log);
+	for (size_t i = 0; i + 1 < frames.size(); i++)
+		if (frames[i].rec->type == KVM_FT_REC_VMM_EPOCH_END && frames[i].rec->pos == epoch)
+			return {log.begin(), log.begin() + frames[i + 1].off};
+	FAIL("no end of epoch " << epoch << " in the log");
+	return {};
+}
+
+// A secondary on 2 vCPUs with its disk in `mode`, having applied a log.
+struct SmpBlkSecondary {
+	LogReader rd;
+	std::unique_ptr<FileSource> src;
+	Booted rb;
+	std::unique_ptr<SmpVm> sec;
+	SmpBlkSecondary(const std::vector<uint8_t> &log, const std::string &disk, Disk::Mode mode)
+	{
+		REQUIRE(LogReader::FromBytes(log, "log", &rd).ok());
+		src = std::make_unique<FileSource>(&rd);
+		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, disk, 2).ok());
+		rb.m->blk()->disk()->set_mode(mode);
+		sec = std::make_unique<SmpVm>(rb.m.get(), SmpConfig{});
+		int status = 0;
+		REQUIRE(sec->ApplyLog(src.get(), &status).ok());
+	}
+	Disk *disk() const { return rb.m->blk()->disk(); }
+};
+} // namespace
+
 TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the shared file")
 {
 	RequireKvm();
@@ -575,33 +630,24 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 	// secondary stored one epoch more; the shared file gets the writes
 	// of epochs <= acked only.
 	DiskFile d("smpshared");
-	std::string path = TempPath("smpdisk.log");
-	Booted b;
-	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path, 2).ok());
-	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	hdr.nr_vcpus = 2;
-	std::unique_ptr<LogWriter> w;
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
 	SmpConfig cfg;
-	cfg.epoch_ns = 2000000;
 	cfg.hold_timeout_ns = 50000000;
-	SmpVm smp(b.m.get(), cfg);
-	smp.SetRecord(w.get());
+	SmpBlkPrimary p(d.path, "smpdisk", cfg);
 	// By epoch number; epoch 0 is written before the vCPUs start (no
 	// writes, no callback: its end stands for "nothing acknowledged").
 	std::vector<uint64_t> ends{0};	// log position after each epoch
 	std::vector<size_t> issued{0};	// disk writes issued in each epoch
-	smp.SetAtEpoch([&] {
+	p.smp->SetAtEpoch([&] {
 		// vCPUs stopped: this epoch's writes carry its end's tag now
 		size_t n = 0;
-		for (const auto &wr : b.m->blk()->disk()->overlay())
-			n += wr.tag == w->tag();
-		ends.push_back(w->tag());
+		for (const auto &wr : p.disk()->overlay())
+			n += wr.tag == p.w->tag();
+		ends.push_back(p.w->tag());
 		issued.push_back(n);
 		return Status::Ok();
 	});
 	size_t acked = 0;	// 0: not chosen yet
-	smp.SetAck([&]() -> uint64_t {
+	p.smp->SetAck([&]() -> uint64_t {
 		const size_t last = ends.size() - 1;	// the epoch just ended
 		if (last < 2)
 			return 0;
@@ -611,43 +657,27 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 		return ends[acked ? acked : last - 1];
 	});
 	int status = 0;
-	Status s = smp.Run(&status);
+	Status s = p.smp->Run(&status);
 	INFO(s.msg());
 	INFO("writes per epoch: " << fmt::format("{}", fmt::join(issued, " ")));
 	REQUIRE(acked);
 	CHECK(s.err() == ETIMEDOUT);
 	CHECK(s.msg().find("disk writes and 0 frames never acknowledged") != std::string::npos);
-	REQUIRE(w->Flush().ok());
+	REQUIRE(p.w->Flush().ok());
 	CHECK(d.Bytes() != Blank());
 	CHECK(d.Bytes() != plain_disk.Bytes());
 
 	// The secondary's log ends with epoch acked + 1.
-	auto log = ReadFile(path);
-	auto frames = Frames(log);
-	size_t cut = 0;
-	for (size_t i = 0; i + 1 < frames.size() && !cut; i++)
-		if (frames[i].rec->type == KVM_FT_REC_VMM_EPOCH_END &&
-		    frames[i].rec->pos == acked + 1)
-			cut = frames[i + 1].off;
-	REQUIRE(cut);
-	LogReader rd;
-	REQUIRE(LogReader::FromBytes({log.begin(), log.begin() + cut}, "cut", &rd).ok());
-	FileSource src(&rd);
-	Booted rb;
-	REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, d.path, 2).ok());
-	rb.m->blk()->disk()->set_mode(Disk::kEpochs);
-	SmpVm sec(rb.m.get(), SmpConfig{});
-	REQUIRE(sec.ApplyLog(&src, &status).ok());
-	CHECK(sec.stats().applied == acked + 2);
-	const size_t pending = rb.m->blk()->disk()->overlay().size();
+	SmpBlkSecondary sec(UpToEpoch(ReadFile(p.path), acked + 1), d.path, Disk::kEpochs);
+	CHECK(sec.sec->stats().applied == acked + 2);
+	const size_t pending = sec.disk()->overlay().size();
 	CHECK(pending >= issued[acked + 1]);	// not in the file
 	CHECK(pending > 0);
-	REQUIRE(sec.Run(&status).ok());	// go live
+	REQUIRE(sec.sec->Run(&status).ok());	// go live
 	CHECK(status == 1);
-	CHECK(rb.m->blk()->disk()->replay_stats().applied == pending);
-	CHECK(rb.Output() == plain.out);
+	CHECK(sec.disk()->replay_stats().applied == pending);
+	CHECK(sec.rb.Output() == plain.out);
 	CHECK(d.Bytes() == plain_disk.Bytes());
-	unlink(path.c_str());
 }
 
 // A secondary with a disk of its own (--disk-private on 2 vCPUs): an SMP
@@ -665,43 +695,26 @@ TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goe
 	REQUIRE(plain.s.ok());
 
 	DiskFile d("smpprivpri");
-	std::string path = TempPath("smppriv.log");
-	Booted b;
-	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path, 2).ok());
-	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	hdr.nr_vcpus = 2;
-	std::unique_ptr<LogWriter> w;
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
-	SmpConfig cfg;
-	cfg.epoch_ns = 2000000;
-	SmpVm smp(b.m.get(), cfg);
-	smp.SetRecord(w.get());
+	SmpBlkPrimary p(d.path, "smppriv", SmpConfig{});
 	std::vector<uint64_t> seqs{0};	// writes issued by the end of each epoch
-	smp.SetAtEpoch([&] {
-		seqs.push_back(b.m->blk()->disk()->next_seq());
+	p.smp->SetAtEpoch([&] {
+		seqs.push_back(p.disk()->next_seq());
 		return Status::Ok();
 	});
 	int status = 0;
-	REQUIRE(smp.Run(&status).ok());
+	REQUIRE(p.smp->Run(&status).ok());
 	REQUIRE(status == 1);
-	REQUIRE(w->Flush().ok());
-	const uint64_t total = b.m->blk()->disk()->next_seq();
+	REQUIRE(p.w->Flush().ok());
+	const uint64_t total = p.disk()->next_seq();
 	REQUIRE(total > 0);
-	CHECK(b.m->blk()->disk()->stats().released == total);	// each once logged
+	CHECK(p.disk()->stats().released == total);	// each once logged
 	CHECK(d.Bytes() == plain_disk.Bytes());
+	const auto log = ReadFile(p.path);
 
-	auto log = ReadFile(path);
 	SECTION("the whole log: the copy ends as the primary's disk") {
 		DiskFile copy("smpprivall");
-		LogReader rd;
-		REQUIRE(LogReader::FromBytes(log, "whole", &rd).ok());
-		FileSource src(&rd);
-		Booted rb;
-		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, copy.path, 2).ok());
-		rb.m->blk()->disk()->set_mode(Disk::kEpochsPrivate);
-		SmpVm sec(rb.m.get(), SmpConfig{});
-		REQUIRE(sec.ApplyLog(&src, &status).ok());
-		CHECK(rb.m->blk()->disk()->replay_stats().copied == total);
+		SmpBlkSecondary sec(log, copy.path, Disk::kEpochsPrivate);
+		CHECK(sec.disk()->replay_stats().copied == total);
 		CHECK(copy.Bytes() == plain_disk.Bytes());
 	}
 	SECTION("a cut log: the writes so far, then go live on the copy") {
@@ -712,31 +725,17 @@ TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goe
 		REQUIRE(k < seqs.size());
 		INFO("cut after epoch " << k << ": " << seqs[k] << " of " << total << " writes");
 		REQUIRE(seqs[k] < total);
-		auto frames = Frames(log);
-		size_t cut = 0;
-		for (size_t i = 0; i + 1 < frames.size() && !cut; i++)
-			if (frames[i].rec->type == KVM_FT_REC_VMM_EPOCH_END && frames[i].rec->pos == k)
-				cut = frames[i + 1].off;
-		REQUIRE(cut);
 		DiskFile copy("smpprivcut");
-		LogReader rd;
-		REQUIRE(LogReader::FromBytes({log.begin(), log.begin() + cut}, "cut", &rd).ok());
-		FileSource src(&rd);
-		Booted rb;
-		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, copy.path, 2).ok());
-		rb.m->blk()->disk()->set_mode(Disk::kEpochsPrivate);
-		SmpVm sec(rb.m.get(), SmpConfig{});
-		REQUIRE(sec.ApplyLog(&src, &status).ok());
-		CHECK(sec.stats().applied == k + 1);
-		CHECK(rb.m->blk()->disk()->replay_stats().copied == seqs[k]);
-		CHECK(rb.m->blk()->disk()->overlay().empty());
+		SmpBlkSecondary sec(UpToEpoch(log, k), copy.path, Disk::kEpochsPrivate);
+		CHECK(sec.sec->stats().applied == k + 1);
+		CHECK(sec.disk()->replay_stats().copied == seqs[k]);
+		CHECK(sec.disk()->overlay().empty());
 		CHECK(copy.Bytes() != Blank());
 		CHECK(copy.Bytes() != plain_disk.Bytes());
-		REQUIRE(sec.Run(&status).ok());	// go live
+		REQUIRE(sec.sec->Run(&status).ok());	// go live
 		CHECK(status == 1);
-		CHECK(rb.m->blk()->disk()->replay_stats().applied == 0);
-		CHECK(rb.Output() == plain.out);
+		CHECK(sec.disk()->replay_stats().applied == 0);
+		CHECK(sec.rb.Output() == plain.out);
 		CHECK(copy.Bytes() == plain_disk.Bytes());
 	}
-	unlink(path.c_str());
 }

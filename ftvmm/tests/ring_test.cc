@@ -258,3 +258,47 @@ TEST_CASE("kvm_ft.ko records in a live log: skipped, port writes checked, not ac
 	CHECK(src.pio_checked() == 2);
 	CHECK(src.pio_differ() == 1);
 }
+
+// An SMP primary with kernel capture: the VMM's records in ring 0, the
+// other vCPUs' probe records alone in rings 1..: those are drained and
+// counted (a ring never read would fill and stall the log), and a VMM
+// record outside ring 0 is refused.
+TEST_CASE("kvm_ft.ko rings of the other vCPUs are drained, a VMM record there is refused")
+{
+	RingSet rings;
+	REQUIRE(RingSet::CreateMemfd(2, 1 << 16, &rings).ok());
+	RingSink vmm(rings.ring(0), rings.event_fd());
+	RingSink vcpu1(rings.ring(1), rings.event_fd());
+	RingSource src(&rings, 100000000ULL);
+	uint64_t seq = 0;
+	auto rec = [&](RingSink *sink, bool kernel, uint16_t type) {
+		kvm_ft_rec_pio p{};
+		p.hdr.type = type;
+		p.hdr.flags = kernel ? KVM_FT_RECF_KERNEL : 0;
+		p.hdr.len = sizeof(p);
+		p.hdr.seq = seq++;
+		p.dir = KVM_FT_DIR_OUT;
+		REQUIRE(sink->Append(&p, sizeof(p)).ok());
+	};
+	// More probe records than ring 1 holds, in rounds: each round is
+	// read through ring 0's epoch record.
+	const int per_round = (1 << 16) / 2 / sizeof(kvm_ft_rec_pio);
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < per_round; i++)
+			rec(&vcpu1, true, KVM_FT_REC_PIO);
+		rec(&vmm, false, KVM_FT_REC_VMM_EPOCH_END);
+		const kvm_ft_rec_hdr *r = nullptr;
+		REQUIRE(src.Next(&r).ok());
+		REQUIRE(r);
+		CHECK(r->type == KVM_FT_REC_VMM_EPOCH_END);
+		CHECK(RingFits(rings.ring(1), (1 << 16) / 2));	// ring 1 released
+	}
+	CHECK(src.kernel_records() == uint64_t(4 * per_round));
+	CHECK(src.kernel_other() == uint64_t(4 * per_round));
+	CHECK(src.vmm_records() == 4);
+	rec(&vcpu1, false, KVM_FT_REC_VMM_EPOCH_END);
+	const kvm_ft_rec_hdr *r = nullptr;
+	Status s = src.Next(&r);
+	CHECK(s.err() == EPROTO);
+	CHECK(s.msg().find("log ring 1: a VMM record outside ring 0") != std::string::npos);
+}
