@@ -65,8 +65,19 @@ Status Engine::CheckpointHere()
 {
 	if (at_det_ || ckpt_here_ || !sink_)
 		return Status::Ok();
-	Status s = WriteCheckpoint(*m_, state(), sink_, KVM_FT_CKPT_DELTA, pos_, st_.ckpt.count,
-				   &st_.ckpt);
+	// A recording VM runs without KVM's dirty log until it needs one:
+	// the log maps guest RAM in 4 KiB pages and write-protects them, a
+	// fault per page first written, which a guest that always exits in
+	// time never needs. Its first checkpoint turns the log on and is
+	// FULL (every non-zero page); the next ones are deltas.
+	uint32_t kind = KVM_FT_CKPT_DELTA;
+	Status s;
+	if (!m_->vm().dirty_log()) {
+		if (!(s = m_->vm().EnableDirtyLog()).ok())
+			return s.Wrap("checkpoint");
+		kind = KVM_FT_CKPT_FULL;
+	}
+	s = WriteCheckpoint(*m_, state(), sink_, kind, pos_, st_.ckpt.count, &st_.ckpt);
 	if (!s.ok())
 		return s.Wrap("checkpoint");
 	ckpt_here_ = true;

@@ -369,7 +369,7 @@ int CmdRun(const Options &o)
 		return Fail(Status::Error(EINVAL, "--ftlogd needs --session and --peer"));
 	Status s = CheckLockOptions(o);
 	if (s.ok())
-		s = Setup(o, record || ft || !o.snapshot.empty(), &m, &hash);
+		s = Setup(o, !o.snapshot.empty(), &m, &hash); // recording: on when needed
 	if (!s.ok())
 		return Fail(s);
 	if (!o.snapshot.empty() && !o.snapshot_every)

@@ -488,6 +488,9 @@ Status SmpVm::Run(int *status)
 	number_ = 0; // a new log (also after going live) starts FULL
 	net_sent_logged_ = 0;
 	m_->console().set_capture(sink_ != nullptr);
+	// Epochs are deltas of KVM's dirty log, from this FULL epoch 0 on.
+	if (sink_ && !(s = m_->vm().EnableDirtyLog()).ok())
+		return s;
 	if (sink_ && !(s = WriteEpoch()).ok())
 		return s.Wrap("epoch 0");
 	{

@@ -225,6 +225,23 @@ Status Vm::FetchDirty(std::vector<uint64_t> *bitmap)
 	return Status::Ok();
 }
 
+Status Vm::EnableDirtyLog()
+{
+	if (dirty_log_)
+		return Status::Ok();
+	kvm_userspace_memory_region r{};
+	r.slot = 0;
+	r.flags = KVM_MEM_LOG_DIRTY_PAGES;
+	r.guest_phys_addr = 0;
+	r.memory_size = mem_bytes_;
+	r.userspace_addr = reinterpret_cast<uint64_t>(mem_);
+	if (ioctl(vm_.get(), KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return Status::Errno("KVM_SET_USER_MEMORY_REGION (dirty log on)");
+	dirty_log_ = true;
+	vmm_dirty_.clear();
+	return Status::Ok();
+}
+
 void Vm::MarkDirty(uint64_t gpa, uint64_t len)
 {
 	if (!dirty_log_ || !len || gpa >= mem_bytes_)

@@ -60,6 +60,9 @@ public:
 	// Pages the VMM wrote itself (device DMA), which KVM does not log.
 	void MarkDirty(uint64_t gpa, uint64_t len);
 	bool dirty_log() const { return dirty_log_; }
+	// Turns KVM's dirty log on for a VM created without it (no-op if on):
+	// pages written from now on are logged. With no vCPU in KVM_RUN.
+	Status EnableDirtyLog();
 	// MSRs saved in checkpoints (those this host lets us read).
 	const std::vector<uint32_t> &msrs() const { return msrs_; }
 	uint64_t MemHash() const;

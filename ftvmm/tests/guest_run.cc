@@ -92,7 +92,9 @@ GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
 {
 	GuestRun r;
 	Booted b;
-	if (!(r.s = Boot(guest, !log_path.empty(), &b, 64ULL << 20, disk)).ok())
+	// As ftvmm run: no dirty log; the engine turns it on at the first
+	// checkpoint.
+	if (!(r.s = Boot(guest, false, &b, 64ULL << 20, disk)).ok())
 		return r;
 	std::unique_ptr<LogWriter> w;
 	if (!log_path.empty()) {

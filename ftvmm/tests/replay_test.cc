@@ -110,6 +110,28 @@ TEST_CASE("a tampered input value diverges where the guest's output changes")
 	CHECK(where > pos);
 }
 
+// A recording VM runs without KVM's dirty log until a checkpoint needs
+// it: a guest that always exits in time never pays for it; the first
+// checkpoint is FULL, the next ones are deltas.
+TEST_CASE("recording turns the dirty log on at the first checkpoint, which is FULL")
+{
+	auto kinds = [](const std::string &guest) {
+		Recorded r(guest);
+		auto log = ReadFile(r.log);
+		std::vector<uint32_t> k;
+		for (const FrameRef &f : Frames(log))
+			if (f.rec->type == KVM_FT_REC_VMM_CKPT_BEGIN)
+				k.push_back(reinterpret_cast<const kvm_ft_vmm_ckpt *>(f.rec)->kind);
+		return k;
+	};
+	CHECK(kinds("compute").empty());
+	auto k = kinds("dirtier");
+	REQUIRE(k.size() > 2);
+	CHECK(k[0] == KVM_FT_CKPT_FULL);
+	for (size_t i = 1; i < k.size(); i++)
+		CHECK(k[i] == KVM_FT_CKPT_DELTA);
+}
+
 TEST_CASE("truncated and corrupt logs give a clean error")
 {
 	Recorded r("ticker");
