@@ -51,6 +51,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -63,6 +64,9 @@
 #include "machine.h"
 
 namespace kvmft::vmm {
+
+// Console bytes per DATA record of an epoch.
+constexpr size_t kEpochDataMax = 4096;
 
 struct SmpConfig {
 	uint64_t epoch_ns = 20000000;	// epoch length when recording

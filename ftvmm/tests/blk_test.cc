@@ -59,6 +59,19 @@ std::string LastLine(const std::string &s)
 // all 8 sectors once, then per round 8 x (read + read back) and all 8.
 constexpr uint64_t kBlkrmwReadBytes = 4096 + 24 * (8 * 1024 + 4096);
 
+// blkrmw run plainly on a disk of its own: what a failover must end as.
+struct PlainBlk {
+	DiskFile disk;
+	GuestRun run;
+	explicit PlainBlk(const std::string &tag)
+		: disk(tag), run(RecordGuest("blkrmw", "", {}, disk.path))
+	{
+		INFO(run.s.msg());
+		REQUIRE(run.s.ok());
+		REQUIRE(run.status == 1);
+	}
+};
+
 struct Recorded {
 	DiskFile disk;
 	std::string log;
@@ -211,10 +224,7 @@ TEST_CASE("blkrmw: going live inside an exit, the new log starts after it and re
 TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 {
 	RequireKvm();
-	DiskFile plain_disk("plain");
-	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
-	REQUIRE(plain.s.ok());
-	REQUIRE(plain.status == 1);
+	PlainBlk plain("plain");
 
 	DiskFile d("held");
 	std::string path = TempPath("held.log");
@@ -251,8 +261,8 @@ TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 		CHECK(checked);
 		CHECK(untouched);
 		CHECK(b.m->blk()->disk()->overlay().empty());
-		CHECK(d.Bytes() == plain_disk.Bytes());
-		CHECK(b.Output() == plain.out);
+		CHECK(d.Bytes() == plain.disk.Bytes());
+		CHECK(b.Output() == plain.run.out);
 	}
 	SECTION("an ACK that never comes: the run fails, the file is untouched") {
 		cfg.hold_timeout_ns = 50000000;
@@ -345,9 +355,7 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten writes")
 {
 	RequireKvm();
-	DiskFile plain_disk("shplain");
-	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
-	REQUIRE(plain.s.ok());
+	PlainBlk plain("shplain");
 
 	// The primary's ACKs trail its log by 200 records and stop 300
 	// records short of `limit`, what the secondary stored when the
@@ -401,8 +409,8 @@ TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten
 	REQUIRE(er.Run(&status).ok());
 	CHECK(status == 1);
 	CHECK(er.stats().went_live_at > 0);
-	CHECK(LastLine(rb.Output()) == LastLine(plain.out));
-	CHECK(d.Bytes() == plain_disk.Bytes());
+	CHECK(LastLine(rb.Output()) == LastLine(plain.run.out));
+	CHECK(d.Bytes() == plain.disk.Bytes());
 	auto rs = rb.m->blk()->disk()->replay_stats();
 	INFO("dropped " << rs.dropped << " peak " << rs.peak << " applied " << rs.applied);
 	CHECK(rs.dropped > 0);
@@ -619,9 +627,7 @@ struct SmpBlkSecondary {
 TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the shared file")
 {
 	RequireKvm();
-	DiskFile plain_disk("smpplain");
-	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
-	REQUIRE(plain.s.ok());
+	PlainBlk plain("smpplain");
 
 	// The primary's ACK trails by one epoch. It stops at the first epoch
 	// `acked` such that the file got some writes (epochs <= acked) and
@@ -665,7 +671,7 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 	CHECK(s.msg().find("disk writes and 0 frames never acknowledged") != std::string::npos);
 	REQUIRE(p.w->Flush().ok());
 	CHECK(d.Bytes() != Blank());
-	CHECK(d.Bytes() != plain_disk.Bytes());
+	CHECK(d.Bytes() != plain.disk.Bytes());
 
 	// The secondary's log ends with epoch acked + 1.
 	SmpBlkSecondary sec(UpToEpoch(ReadFile(p.path), acked + 1), d.path, Disk::kEpochs);
@@ -676,8 +682,8 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 	REQUIRE(sec.sec->Run(&status).ok());	// go live
 	CHECK(status == 1);
 	CHECK(sec.disk()->replay_stats().applied == pending);
-	CHECK(sec.rb.Output() == plain.out);
-	CHECK(d.Bytes() == plain_disk.Bytes());
+	CHECK(sec.rb.Output() == plain.run.out);
+	CHECK(d.Bytes() == plain.disk.Bytes());
 }
 
 // A secondary with a disk of its own (--disk-private on 2 vCPUs): an SMP
@@ -690,9 +696,7 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goes live on it")
 {
 	RequireKvm();
-	DiskFile plain_disk("smpprivplain");
-	GuestRun plain = RecordGuest("blkrmw", "", {}, plain_disk.path);
-	REQUIRE(plain.s.ok());
+	PlainBlk plain("smpprivplain");
 
 	DiskFile d("smpprivpri");
 	SmpBlkPrimary p(d.path, "smppriv", SmpConfig{});
@@ -708,14 +712,14 @@ TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goe
 	const uint64_t total = p.disk()->next_seq();
 	REQUIRE(total > 0);
 	CHECK(p.disk()->stats().released == total);	// each once logged
-	CHECK(d.Bytes() == plain_disk.Bytes());
+	CHECK(d.Bytes() == plain.disk.Bytes());
 	const auto log = ReadFile(p.path);
 
 	SECTION("the whole log: the copy ends as the primary's disk") {
 		DiskFile copy("smpprivall");
 		SmpBlkSecondary sec(log, copy.path, Disk::kEpochsPrivate);
 		CHECK(sec.disk()->replay_stats().copied == total);
-		CHECK(copy.Bytes() == plain_disk.Bytes());
+		CHECK(copy.Bytes() == plain.disk.Bytes());
 	}
 	SECTION("a cut log: the writes so far, then go live on the copy") {
 		// The first epoch end by which half the writes were issued.
@@ -731,11 +735,11 @@ TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goe
 		CHECK(sec.disk()->replay_stats().copied == seqs[k]);
 		CHECK(sec.disk()->overlay().empty());
 		CHECK(copy.Bytes() != Blank());
-		CHECK(copy.Bytes() != plain_disk.Bytes());
+		CHECK(copy.Bytes() != plain.disk.Bytes());
 		REQUIRE(sec.sec->Run(&status).ok());	// go live
 		CHECK(status == 1);
 		CHECK(sec.disk()->replay_stats().applied == 0);
-		CHECK(sec.rb.Output() == plain.out);
-		CHECK(copy.Bytes() == plain_disk.Bytes());
+		CHECK(sec.rb.Output() == plain.run.out);
+		CHECK(copy.Bytes() == plain.disk.Bytes());
 	}
 }
