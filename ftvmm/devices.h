@@ -54,6 +54,8 @@ public:
 	int Ack();		// INTA: vector to deliver; -1 if none
 	// Replay: mark vector as acknowledged as the primary did.
 	void AckVector(uint32_t vector);
+	// IRR, ISR and IMR of both chips, for a diagnosis.
+	std::string Describe() const;
 	BusDevice *master() { return &master_; }
 	BusDevice *slave() { return &slave_; }
 	uint32_t state_id() const override;

@@ -1,7 +1,9 @@
 // pic.cc - 8259A PIC pair (devices.h).
+#include "devices.h"
+
+#include <fmt/format.h>
 #include <linux/kvm_ft_vmm.h>
 
-#include "devices.h"
 #include "state_io.h"
 
 namespace kvmft::vmm {
@@ -99,6 +101,12 @@ void Pic::UpdateCascade()
 void Pic::Raise(int irq)
 {
 	chip_[irq >> 3].irr |= 1u << (irq & 7);
+}
+
+std::string Pic::Describe() const
+{
+	return fmt::format("PIC irr {:02x}/{:02x} isr {:02x}/{:02x} imr {:02x}/{:02x}", chip_[0].irr,
+			   chip_[1].irr, chip_[0].isr, chip_[1].isr, chip_[0].imr, chip_[1].imr);
 }
 
 bool Pic::Pending() const

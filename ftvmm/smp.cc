@@ -82,6 +82,21 @@ void SmpVm::WakeVcpu0Locked()
 	Kick(0);
 }
 
+std::string SmpVm::WakeState()
+{
+	static const char *const at[] = {"in KVM_RUN", "halted, waiting", "parked",
+					 "at its devices"};
+	std::lock_guard<std::mutex> io(m_->io_mu());
+	std::lock_guard<std::mutex> g(mu_);
+	const kvm_run *run = m_->vm().run(0);
+	return fmt::format("vCPU 0 {} (last exit {}, if {} ready {} window asked {}), {} vectors "
+			   "injected, {}; wake0 {} rx_wait {} rx_starved {} tx_wait {} stop {} "
+			   "ended {} parked {}", at[vcpu0_at_.load()], run->exit_reason,
+			   run->if_flag, run->ready_for_interrupt_injection,
+			   run->request_interrupt_window, injected_.load(), m_->pic().Describe(),
+			   wake0_, rx_wait_, rx_starved_, tx_wait_, stop_, ended_, parked_);
+}
+
 void SmpVm::NetInput()
 {
 	VirtioNet *net = m_->net();
@@ -161,6 +176,7 @@ bool SmpVm::DeliverIrq()
 			if (!s.ok())
 				Fail(s);
 			injected = s.ok();
+			injected_++;
 		}
 		run->request_interrupt_window = 0;
 	} else {
@@ -229,6 +245,8 @@ void SmpVm::VcpuLoop(unsigned i)
 					return;
 				}
 				parked_++;
+				if (i == 0)
+					vcpu0_at_ = kParked;
 				cv_.notify_all();
 				cv_.wait(l, [&] { return ended_ || (!stop_ && !parked_forever); });
 				parked_--;
@@ -237,6 +255,8 @@ void SmpVm::VcpuLoop(unsigned i)
 				return;
 			run->immediate_exit = 0;
 		}
+		if (i == 0)
+			vcpu0_at_ = kDevices;
 		if (i == 0) {
 			std::lock_guard<std::mutex> g(m_->io_mu());
 			if (halted) {
@@ -259,6 +279,7 @@ void SmpVm::VcpuLoop(unsigned i)
 			uint64_t now = m_->Now();
 			std::unique_lock<std::mutex> l(mu_);
 			auto woken = [&] { return stop_ || ended_ || wake0_; };
+			vcpu0_at_ = kHaltedWait;
 			if (next == UINT64_MAX)
 				cv_.wait(l, woken);
 			else
@@ -268,6 +289,8 @@ void SmpVm::VcpuLoop(unsigned i)
 			continue;
 		}
 		halted = false;
+		if (i == 0)
+			vcpu0_at_ = kInRun;
 		int r = ioctl(m_->vm().vcpu_fd(i), KVM_RUN, 0);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)

@@ -50,11 +50,13 @@
 // starts and joins the vCPU threads itself.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -124,7 +126,12 @@ public:
 	// of the log (*status = -1). A hash mismatch is EPROTO; a malformed
 	// epoch EINVAL naming the record.
 	Status ApplyLog(RecordSource *src, int *status);
+	// From another thread: stops a running VM; Run returns `why`.
+	void Abort(const Status &why) { Fail(why); }
 	const SmpStats &stats() const { return st_; }
+	// For a diagnosis: the wake-up protocol's flags and where vCPU 0 is
+	// (running, halted, parked), as one line.
+	std::string WakeState();
 
 	// Console bytes of a running epoch carry this tag until its end.
 	static constexpr uint64_t kEpochPending = UINT64_MAX;
@@ -173,6 +180,10 @@ private:
 	bool rx_starved_ = false;
 	bool tx_wait_ = false;
 	std::thread rx_thr_;
+	// Where vCPU 0 is (WakeState): written by vCPU 0 only.
+	enum Place { kInRun, kHaltedWait, kParked, kDevices };
+	std::atomic<int> vcpu0_at_{kDevices};
+	std::atomic<uint64_t> injected_{0};
 
 	uint64_t number_ = 0;		// epochs written
 	uint64_t net_sent_logged_ = 0;	// last NET_SENT count

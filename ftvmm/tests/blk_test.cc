@@ -3,6 +3,7 @@
 // the primary left it, the output rule on disk writes, tampered disk read
 // data, snapshots carrying the device state.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <unistd.h>
 
 #include <cstring>
@@ -67,7 +68,7 @@ struct PlainBlk {
 		: disk(tag), run(RecordGuest("blkrmw", "", {}, disk.path))
 	{
 		INFO(run.s.msg());
-		REQUIRE(run.s.ok());
+		REQUIRE_OK(run.s);
 		REQUIRE(run.status == 1);
 	}
 };
@@ -83,7 +84,7 @@ struct Recorded {
 		RequireKvm();
 		rec = RecordGuest("blkrmw", log, Jittered(seed), disk.path);
 		INFO(rec.s.msg() << "\n" << rec.out);
-		REQUIRE(rec.s.ok());
+		REQUIRE_OK(rec.s);
 		REQUIRE(rec.status == 1);
 		REQUIRE(rec.out.find("blkrmw done 628 requests") != std::string::npos);
 	}
@@ -107,7 +108,7 @@ TEST_CASE("blkrmw: replay is exact under jitter and never touches its disk")
 	DiskFile other("rep");
 	GuestRun rep = ReplayGuest("blkrmw", r.log, {}, other.path);
 	INFO(rep.s.msg());
-	REQUIRE(rep.s.ok());
+	REQUIRE_OK(rep.s);
 	CHECK(rep.status == 1);
 	CHECK(rep.out == r.rec.out);
 	CHECK(rep.mem_hash == r.rec.mem_hash);
@@ -151,7 +152,7 @@ TEST_CASE("blkrmw: going live from a cut log leaves the disk as the primary left
 		live.go_live = true;
 		GuestRun rep = ReplayGuest("blkrmw", cut, live, fresh.path);
 		INFO(rep.s.msg() << "\n" << rep.out);
-		REQUIRE(rep.s.ok());
+		REQUIRE_OK(rep.s);
 		CHECK(rep.status == 1);
 		CHECK(rep.st.went_live_at > 0);
 		CHECK(LastLine(rep.out) == LastLine(r.rec.out));
@@ -178,13 +179,13 @@ TEST_CASE("blkrmw: going live inside an exit, the new log starts after it and re
 		WriteFile(cutlog, {log.begin(), log.begin() + frames[cut].off});
 		DiskFile fresh("blkin");
 		Booted b;
-		REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, fresh.path).ok());
+		REQUIRE_OK(Boot("blkrmw", true, &b, 64ULL << 20, fresh.path));
 		LogReader rd;
-		REQUIRE(LogReader::Open(cutlog, &rd).ok());
+		REQUIRE_OK(LogReader::Open(cutlog, &rd));
 		FileSource src(&rd);
 		std::unique_ptr<LogWriter> w;
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-		REQUIRE(LogWriter::Create(newlog, hdr, &w).ok());
+		REQUIRE_OK(LogWriter::Create(newlog, hdr, &w));
 		EngineConfig live;
 		live.go_live = true;
 		Engine e(b.m.get(), live);
@@ -193,7 +194,7 @@ TEST_CASE("blkrmw: going live inside an exit, the new log starts after it and re
 		int status = 0;
 		Status s = e.Run(&status);
 		INFO(s.msg());
-		REQUIRE(s.ok());
+		REQUIRE_OK(s);
 		CHECK(status == 1);
 		// at a record boundary the replayer goes live before the exit
 		uint64_t at = frames[k].rec->pos - (cut == k - 1 ? 1 : 0);
@@ -210,7 +211,7 @@ TEST_CASE("blkrmw: going live inside an exit, the new log starts after it and re
 		DiskFile other("blkin.rep");
 		GuestRun rep = ReplayGuest("blkrmw", newlog, {}, other.path);
 		INFO(rep.s.msg());
-		REQUIRE(rep.s.ok());
+		REQUIRE_OK(rep.s);
 		CHECK(rep.status == 1);
 		CHECK(rep.mem_hash == b.m->vm().MemHash());
 		REQUIRE(!rep.out.empty());
@@ -229,10 +230,10 @@ TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 	DiskFile d("held");
 	std::string path = TempPath("held.log");
 	Booted b;
-	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	REQUIRE_OK(Boot("blkrmw", true, &b, 64ULL << 20, d.path));
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	EngineConfig cfg;
 	SECTION("nothing acknowledged until the guest ends, then everything") {
 		Engine e(b.m.get(), cfg);
@@ -254,7 +255,7 @@ TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 		int status = 0;
 		Status s = e.Run(&status);
 		INFO(s.msg());
-		REQUIRE(s.ok());
+		REQUIRE_OK(s);
 		CHECK(status == 1);
 		CHECK(calls > 128);
 		CHECK_FALSE(early);
@@ -286,10 +287,10 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 	DiskFile d("partial");
 	std::string path = TempPath("partial.log");
 	Booted b;
-	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	REQUIRE_OK(Boot("blkrmw", true, &b, 64ULL << 20, d.path));
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	EngineConfig cfg;
 	cfg.hold_timeout_ns = 50000000;
 	Engine e(b.m.get(), cfg);
@@ -298,7 +299,7 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 	e.SetAck([&] { return acked; });
 	int status = 0;
 	CHECK(e.Run(&status).err() == ETIMEDOUT);
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(w->Flush());
 	auto primary = d.Bytes();
 	CHECK(primary != Blank());
 
@@ -320,9 +321,9 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 	// the original disk of its own (private).
 	auto replay = [&](const std::string &disk, bool priv, Disk::ReplayStats *rs) {
 		Booted rb;
-		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, disk).ok());
+		REQUIRE_OK(Boot("blkrmw", false, &rb, 64ULL << 20, disk));
 		LogReader rd;
-		REQUIRE(LogReader::Open(cutlog, &rd).ok());
+		REQUIRE_OK(LogReader::Open(cutlog, &rd));
 		FileSource src(&rd);
 		EngineConfig rc;
 		rc.private_disk = priv;
@@ -331,7 +332,7 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 		CHECK(er.Run(&status).err() == ENODATA);
 		if (!priv)
 			CHECK(ReadFile(disk) == primary); // not written by the replayer
-		REQUIRE(rb.m->blk()->disk()->ApplyAll().ok());
+		REQUIRE_OK(rb.m->blk()->disk()->ApplyAll());
 		*rs = rb.m->blk()->disk()->replay_stats();
 	};
 	SECTION("on the primary's file: the writes it reported written are dropped") {
@@ -365,10 +366,10 @@ TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten
 	DiskFile d("shared");
 	std::string path = TempPath("shared.log");
 	Booted b;
-	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	REQUIRE_OK(Boot("blkrmw", true, &b, 64ULL << 20, d.path));
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	EngineConfig cfg;
 	cfg.hold_timeout_ns = 50000000;
 	Engine e(b.m.get(), cfg);
@@ -380,7 +381,7 @@ TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten
 	});
 	int status = 0;
 	CHECK(e.Run(&status).err() == ETIMEDOUT);
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(w->Flush());
 	const uint64_t written_pos = b.m->blk()->disk()->written_pos();
 	CHECK(written_pos > 0);
 
@@ -398,15 +399,15 @@ TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten
 	// The secondary, on the same file, goes live at the end of what it
 	// stored: the file ends as a run without failover leaves it.
 	Booted rb;
-	REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, d.path).ok());
+	REQUIRE_OK(Boot("blkrmw", false, &rb, 64ULL << 20, d.path));
 	LogReader rd;
-	REQUIRE(LogReader::Open(cutlog, &rd).ok());
+	REQUIRE_OK(LogReader::Open(cutlog, &rd));
 	FileSource src(&rd);
 	EngineConfig live;
 	live.go_live = true;
 	Engine er(rb.m.get(), live);
 	er.SetReplay(&src);
-	REQUIRE(er.Run(&status).ok());
+	REQUIRE_OK(er.Run(&status));
 	CHECK(status == 1);
 	CHECK(er.stats().went_live_at > 0);
 	CHECK(LastLine(rb.Output()) == LastLine(plain.run.out));
@@ -427,16 +428,16 @@ TEST_CASE("blkrmw: a DISK_WRITTEN record ahead of its own position is refused")
 	DiskFile d("lying");
 	std::string path = TempPath("lying.log");
 	Booted b;
-	REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, d.path).ok());
+	REQUIRE_OK(Boot("blkrmw", true, &b, 64ULL << 20, d.path));
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	Engine e(b.m.get());
 	e.SetRecord(w.get());
 	e.SetAck([] { return UINT64_MAX; });
 	int status = 0;
-	REQUIRE(e.Run(&status).ok());
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(e.Run(&status));
+	REQUIRE_OK(w->Flush());
 	auto log = ReadFile(path);
 	auto frames = Frames(log);
 	size_t at = 0;
@@ -510,43 +511,43 @@ TEST_CASE("blkrmw: snapshot + deltas carry the device, the VM continues on a cop
 	RequireKvm();
 	DiskFile sd("snapsrc");
 	Booted src;
-	REQUIRE(Boot("blkrmw", true, &src, 64ULL << 20, sd.path).ok());
+	REQUIRE_OK(Boot("blkrmw", true, &src, 64ULL << 20, sd.path));
 	Engine es(src.m.get());
 	std::vector<std::string> files;
 	uint64_t parent = 0;
 	int status = 0;
 	uint64_t stops[] = {300, 900, 1500, 2100};
 	for (size_t i = 0; i < 4; i++) {
-		REQUIRE(es.Run(&status, stops[i]).ok());
+		REQUIRE_OK(es.Run(&status, stops[i]));
 		REQUIRE(status == -1);
 		files.push_back(TempPath("blk.snap." + std::to_string(i)));
 		uint32_t kind = i ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL;
 		auto hdr = MakeFileHeader(i ? KVM_FT_FILE_DELTA : KVM_FT_FILE_SNAPSHOT,
 					  src.m->vm().mem_bytes(), src.image_hash, parent);
 		std::unique_ptr<LogWriter> w;
-		REQUIRE(LogWriter::Create(files.back(), hdr, &w).ok());
+		REQUIRE_OK(LogWriter::Create(files.back(), hdr, &w));
 		CkptStats st;
-		REQUIRE(WriteCheckpoint(*src.m, es.state(), w.get(), kind, es.pos(), i, &st).ok());
-		REQUIRE(w->Flush().ok());
+		REQUIRE_OK(WriteCheckpoint(*src.m, es.state(), w.get(), kind, es.pos(), i, &st));
+		REQUIRE_OK(w->Flush());
 		parent = hdr.id;
 	}
 	std::string prefix = src.Output();
 	DiskFile dd("snapdst", sd.Bytes());	// the disk as the source left it
 
 	Booted dst;
-	REQUIRE(Boot("blkrmw", true, &dst, 64ULL << 20, dd.path).ok());
+	REQUIRE_OK(Boot("blkrmw", true, &dst, 64ULL << 20, dd.path));
 	Engine ed(dst.m.get());
 	for (auto &f : files) {
 		LogReader rd;
-		REQUIRE(LogReader::Open(f, &rd).ok());
+		REQUIRE_OK(LogReader::Open(f, &rd));
 		const kvm_ft_rec_hdr *h;
-		REQUIRE(rd.Next(&h).ok());
+		REQUIRE_OK(rd.Next(&h));
 		REQUIRE(h);
 		FileSource fs(&rd);
 		CkptStats st;
 		Status s = ApplyCheckpoint(*dst.m, ed.state(), h, &fs, &st);
 		INFO(s.msg());
-		REQUIRE(s.ok());
+		REQUIRE_OK(s);
 	}
 	CHECK(ed.pos() == es.pos());
 	// device-written pages (read data, used ring) are in the deltas too
@@ -557,10 +558,10 @@ TEST_CASE("blkrmw: snapshot + deltas carry the device, the VM continues on a cop
 	CHECK(a == b);
 
 	int s1 = 0, s2 = 0;
-	REQUIRE(es.Run(&s1).ok());
+	REQUIRE_OK(es.Run(&s1));
 	Status s = ed.Run(&s2);
 	INFO(s.msg());
-	REQUIRE(s.ok());
+	REQUIRE_OK(s);
 	CHECK(s1 == 1);
 	CHECK(s2 == 1);
 	CHECK(src.Output() == prefix + dst.Output());	// its output ignores the timer
@@ -579,10 +580,10 @@ struct SmpBlkPrimary {
 	SmpBlkPrimary(const std::string &disk, const std::string &tag, SmpConfig cfg)
 		: path(TempPath(tag + ".log"))
 	{
-		REQUIRE(Boot("blkrmw", true, &b, 64ULL << 20, disk, 2).ok());
+		REQUIRE_OK(Boot("blkrmw", true, &b, 64ULL << 20, disk, 2));
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 		hdr.nr_vcpus = 2;
-		REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+		REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 		cfg.epoch_ns = 2000000;
 		smp = std::make_unique<SmpVm>(b.m.get(), cfg);
 		smp->SetRecord(w.get());
@@ -612,13 +613,13 @@ struct SmpBlkSecondary {
 	std::unique_ptr<SmpVm> sec;
 	SmpBlkSecondary(const std::vector<uint8_t> &log, const std::string &disk, Disk::Mode mode)
 	{
-		REQUIRE(LogReader::FromBytes(log, "log", &rd).ok());
+		REQUIRE_OK(LogReader::FromBytes(log, "log", &rd));
 		src = std::make_unique<FileSource>(&rd);
-		REQUIRE(Boot("blkrmw", false, &rb, 64ULL << 20, disk, 2).ok());
+		REQUIRE_OK(Boot("blkrmw", false, &rb, 64ULL << 20, disk, 2));
 		rb.m->blk()->disk()->set_mode(mode);
 		sec = std::make_unique<SmpVm>(rb.m.get(), SmpConfig{});
 		int status = 0;
-		REQUIRE(sec->ApplyLog(src.get(), &status).ok());
+		REQUIRE_OK(sec->ApplyLog(src.get(), &status));
 	}
 	Disk *disk() const { return rb.m->blk()->disk(); }
 };
@@ -669,7 +670,7 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 	REQUIRE(acked);
 	CHECK(s.err() == ETIMEDOUT);
 	CHECK(s.msg().find("disk writes and 0 frames never acknowledged") != std::string::npos);
-	REQUIRE(p.w->Flush().ok());
+	REQUIRE_OK(p.w->Flush());
 	CHECK(d.Bytes() != Blank());
 	CHECK(d.Bytes() != plain.disk.Bytes());
 
@@ -706,9 +707,9 @@ TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goe
 		return Status::Ok();
 	});
 	int status = 0;
-	REQUIRE(p.smp->Run(&status).ok());
+	REQUIRE_OK(p.smp->Run(&status));
 	REQUIRE(status == 1);
-	REQUIRE(p.w->Flush().ok());
+	REQUIRE_OK(p.w->Flush());
 	const uint64_t total = p.disk()->next_seq();
 	REQUIRE(total > 0);
 	CHECK(p.disk()->stats().released == total);	// each once logged

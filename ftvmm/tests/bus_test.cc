@@ -1,5 +1,6 @@
 // bus_test.cc - range rules of the bus and dispatch of made-up exits.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <cstring>
 #include <vector>
 
@@ -50,7 +51,7 @@ TEST_CASE("bus rejects zero-length, overflowing and overlapping ranges")
 {
 	Bus bus("test");
 	Dummy a("a"), b("b");
-	REQUIRE(bus.Insert(&a, 0x100, 0x10).ok());
+	REQUIRE_OK(bus.Insert(&a, 0x100, 0x10));
 	CHECK(bus.Insert(&b, 0x200, 0).err() == EINVAL);
 	CHECK(bus.Insert(&b, UINT64_MAX - 3, 8).err() == EINVAL);
 	CHECK(bus.Insert(&b, 0x10f, 1).err() == EEXIST);	  // last byte of a
@@ -67,7 +68,7 @@ TEST_CASE("bus dispatches by offset and refuses accesses past a range")
 {
 	Bus bus("test");
 	Dummy a;
-	REQUIRE(bus.Insert(&a, 0x3f8, 8).ok());
+	REQUIRE_OK(bus.Insert(&a, 0x3f8, 8));
 	uint8_t v[4] = {};
 	REQUIRE(bus.Read(0x3fd, v, 1));
 	CHECK(a.reads == std::vector<uint64_t>{5});
@@ -84,7 +85,7 @@ TEST_CASE("made-up port I/O exits reach the device")
 {
 	Bus bus("pio");
 	Dummy d;
-	REQUIRE(bus.Insert(&d, 0x70, 2).ok());
+	REQUIRE_OK(bus.Insert(&d, 0x70, 2));
 	FakeRun f;
 
 	f.Io(KVM_EXIT_IO_IN, 0x71, 1, 1);
@@ -108,7 +109,7 @@ TEST_CASE("made-up MMIO exits reach the device")
 {
 	Bus bus("mmio");
 	Dummy d;
-	REQUIRE(bus.Insert(&d, 0xd0000000, 0x200).ok());
+	REQUIRE_OK(bus.Insert(&d, 0xd0000000, 0x200));
 	FakeRun f;
 	kvm_run *r = f.run();
 	r->exit_reason = KVM_EXIT_MMIO;

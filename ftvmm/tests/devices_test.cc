@@ -1,5 +1,6 @@
 // devices_test.cc - each device's registers, with a settable clock.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <string>
 #include <unistd.h>
 
@@ -109,7 +110,7 @@ TEST_CASE("PIT: state survives save and load with elapsed time")
 	a.Save(&st);
 	uint64_t now2 = 99999999;
 	Pit b([&] { return now2; });
-	REQUIRE(b.Load(st.data(), st.size()).ok());
+	REQUIRE_OK(b.Load(st.data(), st.size()));
 	CHECK(b.NextIrq() - now2 == a.NextIrq() - now);
 	CHECK_FALSE(b.Load(st.data(), st.size() - 1).ok());
 	st[0] = 9;				// mode 9
@@ -135,7 +136,7 @@ TEST_CASE("UART: THR output, DLAB divisor, LSR always ready")
 	std::vector<uint8_t> st;
 	u.Save(&st);
 	Uart v([](uint8_t) {});
-	REQUIRE(v.Load(st.data(), st.size()).ok());
+	REQUIRE_OK(v.Load(st.data(), st.size()));
 	CHECK(In(v, 7) == 0x42);
 	CHECK(In(v, 3) == 0x03);
 }

@@ -1,6 +1,7 @@
 // logfile_test.cc - log file framing: round trip, every corrupted byte
 // and every truncation is found (never a crash, never a silent accept).
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -50,7 +51,7 @@ std::vector<uint8_t> WriteSample(int nrec)
 	std::string path = TempPath("sample");
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, 1 << 24, 0x1234, 0);
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	for (int i = 0; i < nrec; i++) {
 		kvm_ft_rec_pio r;
 		InitRec(&r.hdr, KVM_FT_REC_PIO, sizeof(r), i + 1);
@@ -59,9 +60,9 @@ std::vector<uint8_t> WriteSample(int nrec)
 		r.dir = KVM_FT_DIR_IN;
 		r.count = 1;
 		r.value = i * 7;
-		REQUIRE(w->Append(&r, sizeof(r)).ok());
+		REQUIRE_OK(w->Append(&r, sizeof(r)));
 	}
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(w->Flush());
 	w.reset();
 	std::ifstream f(path, std::ios::binary);
 	std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), {});
@@ -91,13 +92,13 @@ TEST_CASE("log records round-trip with sequence numbers")
 {
 	auto b = WriteSample(5);
 	LogReader r;
-	REQUIRE(LogReader::FromBytes(b, "t", &r).ok());
+	REQUIRE_OK(LogReader::FromBytes(b, "t", &r));
 	CHECK(r.header().kind == KVM_FT_FILE_LOG);
 	CHECK(r.header().image_hash == 0x1234);
 	for (int i = 0; i < 5; i++) {
 		const kvm_ft_rec_hdr *h, *p;
-		REQUIRE(r.Peek(&p).ok());
-		REQUIRE(r.Next(&h).ok());
+		REQUIRE_OK(r.Peek(&p));
+		REQUIRE_OK(r.Next(&h));
 		REQUIRE(h);
 		CHECK(h == p);
 		CHECK(h->seq == static_cast<uint64_t>(i));
@@ -105,7 +106,7 @@ TEST_CASE("log records round-trip with sequence numbers")
 		CHECK(reinterpret_cast<const kvm_ft_rec_pio *>(h)->value == uint64_t(i) * 7);
 	}
 	const kvm_ft_rec_hdr *h;
-	REQUIRE(r.Next(&h).ok());
+	REQUIRE_OK(r.Next(&h));
 	CHECK(h == nullptr);
 }
 
@@ -159,7 +160,7 @@ TEST_CASE("a torn tail can be read as the end of the log (go-live)")
 	auto good = WriteSample(3);
 	std::vector<uint8_t> t(good.begin(), good.end() - 5);
 	LogReader r;
-	REQUIRE(LogReader::FromBytes(t, "t", &r).ok());
+	REQUIRE_OK(LogReader::FromBytes(t, "t", &r));
 	r.set_allow_torn_tail(true);
 	int n = 0;
 	const kvm_ft_rec_hdr *h;
@@ -170,7 +171,7 @@ TEST_CASE("a torn tail can be read as the end of the log (go-live)")
 	auto bad = good;
 	bad[bad.size() - 3] ^= 1;		// corruption is never "torn"
 	LogReader c;
-	REQUIRE(LogReader::FromBytes(bad, "t", &c).ok());
+	REQUIRE_OK(LogReader::FromBytes(bad, "t", &c));
 	c.set_allow_torn_tail(true);
 	Status s;
 	while ((s = c.Next(&h)).ok() && h)

@@ -2,6 +2,7 @@
 // primary's interrupt timing jittered; tampered, truncated and corrupt
 // logs; go-live at the end of a truncated log.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <unistd.h>
 
 #include <cstring>
@@ -31,7 +32,7 @@ struct Recorded {
 		log = TempPath(guest + std::to_string(seed) + ".log");
 		rec = RecordGuest(guest, log, Jittered(seed));
 		INFO(rec.s.msg());
-		REQUIRE(rec.s.ok());
+		REQUIRE_OK(rec.s);
 		REQUIRE(rec.status == 1);
 	}
 	~Recorded() { unlink(log.c_str()); }
@@ -46,7 +47,7 @@ TEST_CASE("replay reproduces every guest exactly, whatever the timer jitter")
 	Recorded r(guest, seed);
 	GuestRun rep = ReplayGuest(guest, r.log);
 	INFO(rep.s.msg());
-	REQUIRE(rep.s.ok());
+	REQUIRE_OK(rep.s);
 	CHECK(rep.status == r.rec.status);
 	CHECK(rep.out == r.rec.out);
 	CHECK(rep.mem_hash == r.rec.mem_hash);
@@ -189,7 +190,7 @@ TEST_CASE("go-live: a replayer finishing a cut log continues on its own")
 	cfg.go_live = true;
 	GuestRun rep = ReplayGuest("compute", r.log, cfg);
 	INFO(rep.s.msg());
-	REQUIRE(rep.s.ok());
+	REQUIRE_OK(rep.s);
 	CHECK(rep.st.went_live_at == frames[k].rec->pos - 1);
 	CHECK(rep.status == r.rec.status);
 	CHECK(rep.out == r.rec.out);		// deterministic guest: same result

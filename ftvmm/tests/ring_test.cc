@@ -2,6 +2,7 @@
 // RingReader (the test acker), with the output rule: console output is
 // held until the ACK covers it.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,10 +64,10 @@ TEST_CASE("record into a ring: the acker's copy replays exactly, output waits fo
 	REQUIRE(RingSet::CreateMemfd(1, 1 << 16, &rings).ok());	// small: it fills
 	std::string path = TempPath("ring.log");
 	Booted b;
-	REQUIRE(Boot("ticker", true, &b).ok());
+	REQUIRE_OK(Boot("ticker", true, &b));
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	RingSink sink(rings.ring(0), rings.event_fd());
 	std::atomic<bool> stop{false};
 	Status acker_err;
@@ -80,9 +81,9 @@ TEST_CASE("record into a ring: the acker's copy replays exactly, output waits fo
 	stop = true;
 	t.join();
 	INFO(s.msg() << " / " << acker_err.msg());
-	REQUIRE(s.ok());
-	REQUIRE(acker_err.ok());
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(s);
+	REQUIRE_OK(acker_err);
+	REQUIRE_OK(w->Flush());
 	CHECK(status == 1);
 	CHECK(sink.stalls() > 0);		// the primary waited on the full ring
 	CHECK(b.m->console().held() == 0);
@@ -91,7 +92,7 @@ TEST_CASE("record into a ring: the acker's copy replays exactly, output waits fo
 
 	GuestRun rep = ReplayGuest("ticker", path);
 	INFO(rep.s.msg());
-	REQUIRE(rep.s.ok());
+	REQUIRE_OK(rep.s);
 	CHECK(rep.out == out);
 	CHECK(rep.mem_hash == b.m->vm().MemHash());
 	unlink(path.c_str());
@@ -101,13 +102,13 @@ TEST_CASE("output is held past the last acknowledged record")
 {
 	RequireKvm();
 	GuestRun plain = RecordGuest("compute", "");
-	REQUIRE(plain.s.ok());
+	REQUIRE_OK(plain.s);
 	std::string path = TempPath("hold.log");
 	Booted b;
-	REQUIRE(Boot("compute", true, &b).ok());
+	REQUIRE_OK(Boot("compute", true, &b));
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	EngineConfig cfg;
 	cfg.hold_timeout_ns = 50000000;
 	Engine e(b.m.get(), cfg);
@@ -124,7 +125,7 @@ TEST_CASE("output is held past the last acknowledged record")
 	CHECK(plain.out.compare(0, out.size(), out) == 0);	// a prefix
 	// Everything released was written before record `acked`.
 	LogReader r;
-	REQUIRE(LogReader::Open(path, &r).ok());
+	REQUIRE_OK(LogReader::Open(path, &r));
 	size_t uart_bytes = 0;
 	const kvm_ft_rec_hdr *h;
 	while (r.Next(&h).ok() && h && h->seq < acked) {
@@ -142,7 +143,7 @@ TEST_CASE("output is held past the last acknowledged record")
 TEST_CASE("a live SMP log keeps only the epoch being read in memory")
 {
 	RingSet rings;
-	REQUIRE(RingSet::CreateMemfd(1, 1 << 16, &rings).ok());
+	REQUIRE_OK(RingSet::CreateMemfd(1, 1 << 16, &rings));
 	RingSink sink(rings.ring(0), rings.event_fd());
 	RingSource src(&rings, 1000000000ULL);
 	const int kEpochs = 300, kPages = 3;
@@ -159,27 +160,27 @@ TEST_CASE("a live SMP log keeps only the epoch being read in memory")
 		kvm_ft_vmm_epoch b{};
 		hdr(&b.hdr, KVM_FT_REC_VMM_EPOCH_BEGIN, sizeof(b), e);
 		b.number = e;
-		REQUIRE(sink.Append(&b, sizeof(b)).ok());
+		REQUIRE_OK(sink.Append(&b, sizeof(b)));
 		std::vector<uint64_t> page((sizeof(kvm_ft_vmm_page) + 4096) / 8);
 		auto *p = reinterpret_cast<kvm_ft_vmm_page *>(page.data());
 		for (int i = 0; i < kPages; i++) {
 			hdr(&p->hdr, KVM_FT_REC_VMM_CKPT_PAGE, page.size() * 8, e);
 			p->gpa = 4096 * (e * kPages + i);
-			REQUIRE(sink.Append(p, page.size() * 8).ok());
+			REQUIRE_OK(sink.Append(p, page.size() * 8));
 		}
 		hdr(&b.hdr, KVM_FT_REC_VMM_EPOCH_END, sizeof(b), e);
-		REQUIRE(sink.Append(&b, sizeof(b)).ok());
+		REQUIRE_OK(sink.Append(&b, sizeof(b)));
 		kvm_ft_vmm_net_sent n{};
 		hdr(&n.hdr, KVM_FT_REC_VMM_NET_SENT, sizeof(n), e);
 		n.sent_pos = e;
-		REQUIRE(sink.Append(&n, sizeof(n)).ok());
+		REQUIRE_OK(sink.Append(&n, sizeof(n)));
 
 		// Read the epoch as SmpVm::ApplyEpoch does: every record of
 		// it stays valid until its EPOCH_END has been read.
 		std::vector<const kvm_ft_rec_hdr *> recs;
 		for (int i = 0; i < kPages + 2; i++) {
 			const kvm_ft_rec_hdr *r = nullptr;
-			REQUIRE(src.Next(&r).ok());
+			REQUIRE_OK(src.Next(&r));
 			REQUIRE(r);
 			recs.push_back(r);
 			most = std::max(most, src.queued());
@@ -191,7 +192,7 @@ TEST_CASE("a live SMP log keeps only the epoch being read in memory")
 			      uint64_t(4096 * (e * kPages + i)));
 		CHECK(recs[kPages + 1]->type == KVM_FT_REC_VMM_EPOCH_END);
 		const kvm_ft_rec_hdr *r = nullptr;
-		REQUIRE(src.Next(&r).ok());
+		REQUIRE_OK(src.Next(&r));
 		REQUIRE(r);
 		CHECK(r->type == KVM_FT_REC_VMM_NET_SENT);
 		CHECK(reinterpret_cast<const kvm_ft_vmm_net_sent *>(r)->sent_pos == uint64_t(e));
@@ -209,7 +210,7 @@ TEST_CASE("a live SMP log keeps only the epoch being read in memory")
 TEST_CASE("kvm_ft.ko records in a live log: skipped, port writes checked, not across a loss")
 {
 	RingSet rings;
-	REQUIRE(RingSet::CreateMemfd(1, 1 << 16, &rings).ok());
+	REQUIRE_OK(RingSet::CreateMemfd(1, 1 << 16, &rings));
 	RingSink sink(rings.ring(0), rings.event_fd());
 	RingSource src(&rings, 100000000ULL);
 	uint64_t seq = 0;
@@ -223,7 +224,7 @@ TEST_CASE("kvm_ft.ko records in a live log: skipped, port writes checked, not ac
 		p.size = 1;
 		p.dir = dir;
 		p.count = 1;
-		REQUIRE(sink.Append(&p, sizeof(p)).ok());
+		REQUIRE_OK(sink.Append(&p, sizeof(p)));
 	};
 	pio(true, 0x40, KVM_FT_DIR_OUT);	// exit 1: the same port write
 	pio(false, 0x40, KVM_FT_DIR_OUT);
@@ -235,7 +236,7 @@ TEST_CASE("kvm_ft.ko records in a live log: skipped, port writes checked, not ac
 	l.hdr.len = sizeof(l);
 	l.hdr.seq = seq++;
 	l.count = 1;
-	REQUIRE(sink.Append(&l, sizeof(l)).ok());
+	REQUIRE_OK(sink.Append(&l, sizeof(l)));
 	pio(false, 0x3f8, KVM_FT_DIR_OUT);
 	pio(true, 0x20, KVM_FT_DIR_OUT);	// exit 4: the ports differ
 	pio(false, 0x21, KVM_FT_DIR_OUT);
@@ -243,14 +244,14 @@ TEST_CASE("kvm_ft.ko records in a live log: skipped, port writes checked, not ac
 	const uint16_t want[] = {0x40, 0x71, 0x3f8, 0x21};
 	for (uint16_t port : want) {
 		const kvm_ft_rec_hdr *r = nullptr;
-		REQUIRE(src.Next(&r).ok());
+		REQUIRE_OK(src.Next(&r));
 		REQUIRE(r);
 		CHECK(r->type == KVM_FT_REC_PIO);	// unwrapped
 		CHECK(!(r->flags & KVM_FT_RECF_KERNEL));
 		CHECK(reinterpret_cast<const kvm_ft_rec_pio *>(r)->port == port);
 	}
 	const kvm_ft_rec_hdr *r = nullptr;
-	REQUIRE(src.Next(&r).ok());
+	REQUIRE_OK(src.Next(&r));
 	CHECK(!r);				// idle past the timeout: the end
 	CHECK(src.kernel_records() == 3);
 	CHECK(src.kernel_lost() == 1);
@@ -266,7 +267,7 @@ TEST_CASE("kvm_ft.ko records in a live log: skipped, port writes checked, not ac
 TEST_CASE("kvm_ft.ko rings of the other vCPUs are drained, a VMM record there is refused")
 {
 	RingSet rings;
-	REQUIRE(RingSet::CreateMemfd(2, 1 << 16, &rings).ok());
+	REQUIRE_OK(RingSet::CreateMemfd(2, 1 << 16, &rings));
 	RingSink vmm(rings.ring(0), rings.event_fd());
 	RingSink vcpu1(rings.ring(1), rings.event_fd());
 	RingSource src(&rings, 100000000ULL);
@@ -278,7 +279,7 @@ TEST_CASE("kvm_ft.ko rings of the other vCPUs are drained, a VMM record there is
 		p.hdr.len = sizeof(p);
 		p.hdr.seq = seq++;
 		p.dir = KVM_FT_DIR_OUT;
-		REQUIRE(sink->Append(&p, sizeof(p)).ok());
+		REQUIRE_OK(sink->Append(&p, sizeof(p)));
 	};
 	// More probe records than ring 1 holds, in rounds: each round is
 	// read through ring 0's epoch record.
@@ -288,7 +289,7 @@ TEST_CASE("kvm_ft.ko rings of the other vCPUs are drained, a VMM record there is
 			rec(&vcpu1, true, KVM_FT_REC_PIO);
 		rec(&vmm, false, KVM_FT_REC_VMM_EPOCH_END);
 		const kvm_ft_rec_hdr *r = nullptr;
-		REQUIRE(src.Next(&r).ok());
+		REQUIRE_OK(src.Next(&r));
 		REQUIRE(r);
 		CHECK(r->type == KVM_FT_REC_VMM_EPOCH_END);
 		CHECK(RingFits(rings.ring(1), (1 << 16) / 2));	// ring 1 released

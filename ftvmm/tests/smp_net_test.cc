@@ -4,6 +4,7 @@
 // sent; a secondary replays the epochs and goes live, sending the held
 // replies the log did not report sent, and only those.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -116,6 +117,47 @@ template <class F> bool WaitFor(F done)
 	return true;
 }
 
+// vm->Run in a thread of its own. If the test stops early (a failed
+// REQUIRE) the VM is aborted and the thread joined, so that the failure
+// is reported instead of a std::terminate, or a hang on a guest that
+// never gets the frame that ends it.
+struct Running {
+	SmpVm *vm;
+	Status st;
+	int status = -1;
+	std::thread t;
+
+	explicit Running(SmpVm *v) : vm(v), t([this] { st = vm->Run(&status); }) {}
+	~Running()
+	{
+		if (t.joinable()) {
+			vm->Abort(Status::Error(ECANCELED, "the test stopped early"));
+			t.join();
+		}
+	}
+	void Join() { t.join(); }
+};
+
+// The state of a running VM's network path, for a failure's message.
+std::string NetState(SmpVm &vm, Booted &b)
+{
+	VirtioNet *net = b.m->net();
+	NetLink *l = net->link();
+	NetLink::Stats ls = l->stats();
+	return fmt::format("{}; device: rx {} dropped {} buffers {}; link: rx {} tx {} sent {} "
+			   "held {}; {} epochs, {} frames to the guest; console: {}",
+			   vm.WakeState(), net->rx_frames(), net->rx_dropped(),
+			   net->CanReceive() ? "yes" : "no", ls.rx_frames, ls.tx_frames, ls.tx_sent,
+			   l->held(), vm.stats().epochs, vm.stats().net_rx, b.Output());
+}
+
+// A reply within 20 s, or a failure that says where the frames are.
+void RecvReply(SmpVm &vm, Booted &b, int fd, std::vector<uint8_t> *f)
+{
+	if (!Recv(fd, f, 20000))
+		FAIL("no frame within 20 s: " << NetState(vm, b));
+}
+
 // A primary on 2 vCPUs: netecho on a socketpair (its other end `peer`)
 // recording into a log file.
 struct Primary {
@@ -131,11 +173,11 @@ struct Primary {
 		peer.reset(sv[1]);
 		Status bs = Boot("netecho", true, &b, 64ULL << 20, "", 2, UniqueFd(sv[0]));
 		INFO(bs.msg());
-		REQUIRE(bs.ok());
+		REQUIRE_OK(bs);
 		path = TempPath(log);
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 		hdr.nr_vcpus = 2;
-		REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+		REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	}
 };
 
@@ -156,7 +198,7 @@ struct Secondary {
 		peer.reset(sv[1]);
 		Status bs = Boot("netecho", false, &b, 64ULL << 20, "", 2, UniqueFd(sv[0]));
 		INFO(bs.msg());
-		REQUIRE(bs.ok());
+		REQUIRE_OK(bs);
 		b.m->net()->link()->set_mode(NetLink::kEpochs);
 		REQUIRE(LogReader::FromBytes({log.begin(), log.begin() + static_cast<long>(cut)},
 					     "cut", &rd).ok());
@@ -210,9 +252,7 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 		std::lock_guard<std::mutex> g(mu);
 		return held.size();
 	};
-	int status = -1;
-	Status rs;
-	std::thread t([&] { rs = smp.Run(&status); });
+	Running run(&smp);
 
 	Send(peer.get(), Udp(7, "first"));
 	REQUIRE(WaitFor([&] { return link->held() == 1; }));
@@ -232,33 +272,33 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 	}
 	REQUIRE(first_held);
 	ack = UINT64_MAX - 1; // from now on every epoch is acknowledged
-	REQUIRE(Recv(peer.get(), &f, 20000));
+	RecvReply(smp, b, peer.get(), &f);
 	Reply r = Parse(f);
 	CHECK(r.seq == 1);
 	CHECK(r.payload == "first");
 	for (uint64_t i = 2; i <= 20; i++) {
 		Send(peer.get(), Udp(7, fmt::format("echo {}", i)));
-		REQUIRE(Recv(peer.get(), &f, 20000));
+		RecvReply(smp, b, peer.get(), &f);
 		r = Parse(f);
 		CHECK(r.seq == i);
 		CHECK(r.payload == fmt::format("echo {}", i));
 	}
 	Send(peer.get(), Udp(9, ""));
-	t.join();
-	INFO(rs.msg());
-	REQUIRE(rs.ok());
-	CHECK(status == 1);
+	run.Join();
+	INFO(run.st.msg());
+	REQUIRE_OK(run.st);
+	CHECK(run.status == 1);
 	const std::string out = b.Output();
 	CHECK(out.find("udp 20 ") != std::string::npos);
 	CHECK(link->held() == 0);
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(w->Flush());
 	auto log = ReadFile(path);
 	unlink(path.c_str());
 
 	SECTION("the whole log replays to the same console, sending nothing")
 	{
 		Secondary s(log, log.size());
-		REQUIRE(s.applied.ok());
+		REQUIRE_OK(s.applied);
 		CHECK(s.vm->stats().ended);
 		CHECK(s.status == 1);
 		CHECK(s.b.Output() == out);
@@ -272,27 +312,26 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 		});
 		REQUIRE(cut);
 		Secondary s(log, cut);
-		REQUIRE(s.applied.ok());
+		REQUIRE_OK(s.applied);
 		CHECK(s.vm->stats().applied == first_held + 1);
 		CHECK(s.b.m->net()->link()->held() == 1); // kept for go-live
-		Status ls;
-		std::thread live([&] { ls = s.vm->Run(&s.status); });
-		REQUIRE(Recv(s.peer.get(), &f, 20000));
+		Running live(s.vm.get());
+		RecvReply(*s.vm, s.b, s.peer.get(), &f);
 		r = Parse(f);
 		CHECK(r.seq == 1);
 		CHECK(r.payload == "first");
 		Send(s.peer.get(), Udp(7, "after"));
 		// The RARP announcement comes first.
-		REQUIRE(Recv(s.peer.get(), &f, 20000));
+		RecvReply(*s.vm, s.b, s.peer.get(), &f);
 		CHECK((f.size() >= 14 && f[12] == 0x80 && f[13] == 0x35));
-		REQUIRE(Recv(s.peer.get(), &f, 20000));
+		RecvReply(*s.vm, s.b, s.peer.get(), &f);
 		r = Parse(f);
 		CHECK(r.seq == 2);
 		CHECK(r.payload == "after");
 		Send(s.peer.get(), Udp(9, ""));
-		live.join();
-		REQUIRE(ls.ok());
-		CHECK(s.status == 1);
+		live.Join();
+		REQUIRE_OK(live.st);
+		CHECK(live.status == 1);
 		CHECK(s.vm->stats().net_resent == 1);
 	}
 	SECTION("go-live after the NET_SENT that covers the reply: it is not sent again")
@@ -302,21 +341,20 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 		});
 		REQUIRE(cut);
 		Secondary s(log, cut);
-		REQUIRE(s.applied.ok());
+		REQUIRE_OK(s.applied);
 		CHECK(s.b.m->net()->link()->held() == 0);
-		Status ls;
-		std::thread live([&] { ls = s.vm->Run(&s.status); });
-		REQUIRE(Recv(s.peer.get(), &f, 20000)); // the announcement only
+		Running live(s.vm.get());
+		RecvReply(*s.vm, s.b, s.peer.get(), &f); // the announcement only
 		CHECK((f.size() >= 14 && f[12] == 0x80 && f[13] == 0x35));
 		Send(s.peer.get(), Udp(7, "again"));
-		REQUIRE(Recv(s.peer.get(), &f, 20000));
+		RecvReply(*s.vm, s.b, s.peer.get(), &f);
 		r = Parse(f);
 		CHECK(r.seq == 2);
 		CHECK(r.payload == "again");
 		Send(s.peer.get(), Udp(9, ""));
-		live.join();
-		REQUIRE(ls.ok());
-		CHECK(s.status == 1);
+		live.Join();
+		REQUIRE_OK(live.st);
+		CHECK(live.status == 1);
 		CHECK(s.vm->stats().net_resent == 0);
 	}
 	SECTION("a NET_SENT counting frames the guest never sent is refused")
@@ -352,33 +390,31 @@ TEST_CASE("netecho on 2 vCPUs with 60 s epochs: an epoch that holds a reply ends
 	SmpVm smp(b.m.get(), cfg);
 	smp.SetRecord(w.get());
 	smp.SetAck([] { return UINT64_MAX - 1; }); // every epoch acknowledged
-	int status = -1;
-	Status rs;
-	std::thread t([&] { rs = smp.Run(&status); });
+	Running run(&smp);
 	std::vector<uint8_t> f;
 	for (uint64_t i = 1; i <= 10; i++) {
 		Send(peer.get(), Udp(7, fmt::format("early {}", i)));
 		// Released at the end of its epoch: without the early end,
 		// only after 60 s.
-		REQUIRE(Recv(peer.get(), &f, 20000));
+		RecvReply(smp, b, peer.get(), &f);
 		Reply r = Parse(f);
 		CHECK(r.seq == i);
 		CHECK(r.payload == fmt::format("early {}", i));
 	}
 	Send(peer.get(), Udp(9, ""));
-	t.join();
-	INFO(rs.msg());
-	REQUIRE(rs.ok());
-	CHECK(status == 1);
+	run.Join();
+	INFO(run.st.msg());
+	REQUIRE_OK(run.st);
+	CHECK(run.status == 1);
 	const SmpStats &st = smp.stats();
 	CHECK(st.early_epochs >= 10);
 	CHECK(st.epochs == st.early_epochs + 2); // + epoch 0 and the last one
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(w->Flush());
 	auto log = ReadFile(path);
 	unlink(path.c_str());
 	Secondary s(log, log.size());
 	INFO(s.applied.msg());
-	REQUIRE(s.applied.ok());
+	REQUIRE_OK(s.applied);
 	CHECK(s.status == 1);
 	CHECK(s.vm->stats().applied == st.epochs);
 }

@@ -2,6 +2,7 @@
 // (ftvmm/smp.h). The worker guest is FTVMM_SMP_GUEST (default "smp";
 // the TCG rig uses "smp_small").
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -93,7 +94,7 @@ std::unique_ptr<LogWriter> NewLog(const std::string &path, unsigned n)
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, 64ULL << 20, 0, 0);
 	hdr.nr_vcpus = n;
 	std::unique_ptr<LogWriter> w;
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	return w;
 }
 
@@ -126,14 +127,14 @@ TEST_CASE("smp worker: same result with 1, 2 and 4 vCPUs, as computed here", "[s
 {
 	RequireKvm();
 	GuestRun one = RecordGuest(SmpGuest(), "");
-	REQUIRE(one.s.ok());
+	REQUIRE_OK(one.s);
 	REQUIRE(one.status == 1);
 	const std::string want = Expected(Rounds(one.out));
 	CHECK(LastLine(one.out) == want);
 	for (unsigned n : {2u, 4u}) {
 		SmpRun r = RunSmp(n, nullptr);
 		INFO(r.s.msg() << "\n" << r.out);
-		REQUIRE(r.s.ok());
+		REQUIRE_OK(r.s);
 		CHECK(r.status == 1);
 		CHECK(r.out.find(fmt::format("smp: {} vcpus", n)) == 0);
 		CHECK(LastLine(r.out) == want);
@@ -150,11 +151,11 @@ TEST_CASE("smp record: replay applies every epoch, memory as on the primary", "[
 			auto w = NewLog(path, n);
 			p = RunSmp(n, w.get());
 		}
-		REQUIRE(p.s.ok());
+		REQUIRE_OK(p.s);
 		REQUIRE(p.st.epochs >= 2);
 		SmpRun r = Replay(n, ReadFile(path), false);
 		INFO(r.s.msg());
-		REQUIRE(r.s.ok());
+		REQUIRE_OK(r.s);
 		CHECK(r.st.ended);
 		CHECK(r.status == p.status);
 		CHECK(r.st.applied == p.st.epochs);
@@ -227,7 +228,7 @@ TEST_CASE("smp go-live from cut logs: the secondary prints every console byte on
 		auto w = NewLog(path, n);
 		p = RunSmp(n, w.get());
 	}
-	REQUIRE(p.s.ok());
+	REQUIRE_OK(p.s);
 	const std::vector<uint8_t> log = ReadFile(path);
 	auto copy = log;
 	auto frames = Frames(copy);
@@ -248,7 +249,7 @@ TEST_CASE("smp go-live from cut logs: the secondary prints every console byte on
 		std::vector<uint8_t> part(log.begin(), log.begin() + cut);
 		SmpRun r = Replay(n, part, true);
 		INFO("cut at " << cut << ": " << r.s.msg());
-		REQUIRE(r.s.ok());
+		REQUIRE_OK(r.s);
 		CHECK(r.status == p.status);
 		CHECK(r.st.applied >= 1);
 		// The secondary printed the bytes of the epochs it applied
@@ -273,7 +274,7 @@ TEST_CASE("smp output rule: nothing is printed without an ACK", "[smp]")
 		auto w = NewLog(path, 2);
 		LogWriter *lw = w.get();
 		SmpRun r = RunSmp(2, w.get(), [lw] { return lw->tag(); });
-		REQUIRE(r.s.ok());
+		REQUIRE_OK(r.s);
 		CHECK(LastLine(r.out) == Expected(Rounds(r.out)));
 	}
 	unlink(path.c_str());

@@ -2,6 +2,7 @@
 // fresh VM, is bit-identical to the source at that point, and the
 // restored VM finishes exactly as the source does.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -22,31 +23,31 @@ uint64_t Save(Booted &b, Engine &e, const std::string &path, uint32_t kind, uint
 							   : KVM_FT_FILE_DELTA,
 				  b.m->vm().mem_bytes(), b.image_hash, parent);
 	std::unique_ptr<LogWriter> w;
-	REQUIRE(LogWriter::Create(path, hdr, &w).ok());
+	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 	CkptStats st;
-	REQUIRE(WriteCheckpoint(*b.m, e.state(), w.get(), kind, e.pos(), 0, &st).ok());
-	REQUIRE(w->Flush().ok());
+	REQUIRE_OK(WriteCheckpoint(*b.m, e.state(), w.get(), kind, e.pos(), 0, &st));
+	REQUIRE_OK(w->Flush());
 	return hdr.id;
 }
 
 void Apply(Booted &b, Engine &e, const std::string &path)
 {
 	LogReader r;
-	REQUIRE(LogReader::Open(path, &r).ok());
+	REQUIRE_OK(LogReader::Open(path, &r));
 	const kvm_ft_rec_hdr *h;
-	REQUIRE(r.Next(&h).ok());
+	REQUIRE_OK(r.Next(&h));
 	REQUIRE(h);
 	FileSource src(&r);
 	CkptStats st;
 	Status s = ApplyCheckpoint(*b.m, e.state(), h, &src, &st);
 	INFO(s.msg());
-	REQUIRE(s.ok());
+	REQUIRE_OK(s);
 }
 
 void CheckSameCpu(Vm &a, Vm &b)
 {
-	REQUIRE(a.Settle().ok());
-	REQUIRE(b.Settle().ok());
+	REQUIRE_OK(a.Settle());
+	REQUIRE_OK(b.Settle());
 	kvm_regs ra, rb;
 	kvm_sregs sa, sb;
 	REQUIRE(ioctl(a.vcpu_fd(), KVM_GET_REGS, &ra) == 0);
@@ -64,14 +65,14 @@ TEST_CASE("snapshot + delta chain restores a bit-identical VM")
 	auto guest = GENERATE(as<std::string>{}, "compute", "dirtier");
 	INFO(guest);
 	Booted src;
-	REQUIRE(Boot(guest, true, &src).ok());
+	REQUIRE_OK(Boot(guest, true, &src));
 	Engine es(src.m.get());
 	std::vector<std::string> files;
 	uint64_t parent = 0;
 	int status = 0;
 	uint64_t stops[] = {20, 40, 55, 60};
 	for (size_t i = 0; i < 4; i++) {
-		REQUIRE(es.Run(&status, stops[i]).ok());
+		REQUIRE_OK(es.Run(&status, stops[i]));
 		REQUIRE(status == -1);
 		files.push_back(TempPath(guest + ".snap." + std::to_string(i)));
 		parent = Save(src, es, files.back(), i ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL,
@@ -80,7 +81,7 @@ TEST_CASE("snapshot + delta chain restores a bit-identical VM")
 	std::string prefix = src.Output();
 
 	Booted dst;
-	REQUIRE(Boot(guest, true, &dst).ok());
+	REQUIRE_OK(Boot(guest, true, &dst));
 	Engine ed(dst.m.get());
 	for (auto &f : files)
 		Apply(dst, ed, f);
@@ -90,8 +91,8 @@ TEST_CASE("snapshot + delta chain restores a bit-identical VM")
 
 	if (guest == "compute") {	// no timer: the continuation is exact
 		int s1 = 0, s2 = 0;
-		REQUIRE(es.Run(&s1).ok());
-		REQUIRE(ed.Run(&s2).ok());
+		REQUIRE_OK(es.Run(&s1));
+		REQUIRE_OK(ed.Run(&s2));
 		CHECK(s1 == 1);
 		CHECK(s2 == s1);
 		CHECK(src.Output() == prefix + dst.Output());

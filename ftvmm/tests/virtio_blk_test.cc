@@ -2,6 +2,7 @@
 // registers, feature negotiation, requests, malformed requests and
 // chains, held writes, state save/load.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <unistd.h>
 
 #include <cstring>
@@ -46,7 +47,7 @@ struct Rig {
 			img[i] = static_cast<uint8_t>(i / 512);
 		std::ofstream(path, std::ios::binary).write(reinterpret_cast<char *>(img.data()),
 							    img.size());
-		REQUIRE(Disk::Open(path, &disk).ok());
+		REQUIRE_OK(Disk::Open(path, &disk));
 		dev = std::make_unique<VirtioBlk>(GuestMemory{ram.data(), kRam, {}}, disk.get(),
 						  [this] { irqs++; });
 	}
@@ -358,25 +359,25 @@ TEST_CASE("disk: held writes reach the file only when the ACK covers them, in or
 	g.disk->set_mode(Disk::kHold);
 	std::vector<uint8_t> a(512, 0xaa), b(1024, 0xbb);
 	g.disk->set_tag(10);
-	REQUIRE(g.disk->WriteAt(5, a.data(), 512).ok());
+	REQUIRE_OK(g.disk->WriteAt(5, a.data(), 512));
 	g.disk->set_tag(20);
 	REQUIRE(g.disk->WriteAt(4, b.data(), 1024).ok());	// overwrites sector 5
 	std::vector<uint8_t> r(1536);
-	REQUIRE(g.disk->Read(4, r.data(), 1536).ok());
+	REQUIRE_OK(g.disk->Read(4, r.data(), 1536));
 	CHECK(r[0] == 0xbb);
 	CHECK(r[512] == 0xbb);		// the later write wins
 	CHECK(r[1024] == 6);
-	REQUIRE(g.disk->Flush().ok());
+	REQUIRE_OK(g.disk->Flush());
 	auto f = Slurp(g.path);
 	CHECK(f[5 * 512] == 5);		// nothing released yet
-	REQUIRE(g.disk->Release(9).ok());
+	REQUIRE_OK(g.disk->Release(9));
 	CHECK(Slurp(g.path)[5 * 512] == 5);
-	REQUIRE(g.disk->Release(10).ok());
+	REQUIRE_OK(g.disk->Release(10));
 	f = Slurp(g.path);
 	CHECK(f[5 * 512] == 0xaa);
 	CHECK(f[4 * 512] == 4);
 	CHECK(g.disk->overlay().size() == 1);
-	REQUIRE(g.disk->Release(20).ok());
+	REQUIRE_OK(g.disk->Release(20));
 	f = Slurp(g.path);
 	CHECK(f[5 * 512] == 0xbb);
 	CHECK(f[4 * 512] == 0xbb);
@@ -384,20 +385,20 @@ TEST_CASE("disk: held writes reach the file only when the ACK covers them, in or
 
 	SECTION("a replayer holds whatever the ACK, until go-live") {
 		g.disk->set_mode(Disk::kReplay);
-		REQUIRE(g.disk->WriteAt(9, a.data(), 512).ok());
-		REQUIRE(g.disk->Release(UINT64_MAX).ok());
+		REQUIRE_OK(g.disk->WriteAt(9, a.data(), 512));
+		REQUIRE_OK(g.disk->Release(UINT64_MAX));
 		CHECK(Slurp(g.path)[9 * 512] == 9);
-		REQUIRE(g.disk->ApplyAll().ok());
+		REQUIRE_OK(g.disk->ApplyAll());
 		CHECK(Slurp(g.path)[9 * 512] == 0xaa);
 	}
 	SECTION("a replayer on a private copy writes it at once, keeps nothing") {
 		g.disk->set_mode(Disk::kReplayPrivate);
-		REQUIRE(g.disk->WriteAt(9, a.data(), 512).ok());
+		REQUIRE_OK(g.disk->WriteAt(9, a.data(), 512));
 		CHECK(Slurp(g.path)[9 * 512] == 0xaa);
 		CHECK(g.disk->overlay().empty());
 		CHECK(g.disk->held_bytes() == 0);
-		REQUIRE(g.disk->Flush().ok());
-		REQUIRE(g.disk->ApplyAll().ok());
+		REQUIRE_OK(g.disk->Flush());
+		REQUIRE_OK(g.disk->ApplyAll());
 		CHECK(Slurp(g.path)[9 * 512] == 0xaa);
 	}
 }
@@ -411,13 +412,13 @@ TEST_CASE("disk: written_pos on the primary, Forget on a replayer of the same fi
 		CHECK(g.disk->written_pos() == 0);
 		g.disk->set_tag(10);
 		g.disk->set_pos(3);
-		REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
+		REQUIRE_OK(g.disk->WriteAt(1, a.data(), 512));
 		g.disk->set_tag(20);
 		g.disk->set_pos(7);
-		REQUIRE(g.disk->WriteAt(2, b.data(), 512).ok());
-		REQUIRE(g.disk->Release(15).ok());
+		REQUIRE_OK(g.disk->WriteAt(2, b.data(), 512));
+		REQUIRE_OK(g.disk->Release(15));
 		CHECK(g.disk->written_pos() == 3);
-		REQUIRE(g.disk->Release(20).ok());
+		REQUIRE_OK(g.disk->Release(20));
 		CHECK(g.disk->written_pos() == 7);
 		REQUIRE(g.disk->Release(30).ok());	// nothing new
 		CHECK(g.disk->written_pos() == 7);
@@ -425,17 +426,17 @@ TEST_CASE("disk: written_pos on the primary, Forget on a replayer of the same fi
 	SECTION("a replayer drops the writes up to the position, in order") {
 		g.disk->set_mode(Disk::kReplay);
 		g.disk->set_pos(3);
-		REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
-		REQUIRE(g.disk->WriteAt(2, b.data(), 512).ok());
+		REQUIRE_OK(g.disk->WriteAt(1, a.data(), 512));
+		REQUIRE_OK(g.disk->WriteAt(2, b.data(), 512));
 		g.disk->set_pos(5);
-		REQUIRE(g.disk->WriteAt(1, c.data(), 512).ok());
+		REQUIRE_OK(g.disk->WriteAt(1, c.data(), 512));
 		CHECK(g.disk->replay_stats().peak == 3);
 		g.disk->Forget(2);
 		CHECK(g.disk->overlay().size() == 3);
 		g.disk->Forget(3);
 		CHECK(g.disk->overlay().size() == 1);
 		CHECK(g.disk->replay_stats().dropped == 2);
-		REQUIRE(g.disk->ApplyAll().ok());
+		REQUIRE_OK(g.disk->ApplyAll());
 		auto f = Slurp(g.path);
 		CHECK(f[1 * 512] == 0xcc);
 		CHECK(f[2 * 512] == 2);		// dropped: the primary's file has it
@@ -444,7 +445,7 @@ TEST_CASE("disk: written_pos on the primary, Forget on a replayer of the same fi
 	SECTION("the other modes ignore Forget") {
 		g.disk->set_mode(Disk::kHold);
 		g.disk->set_pos(3);
-		REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
+		REQUIRE_OK(g.disk->WriteAt(1, a.data(), 512));
 		g.disk->Forget(UINT64_MAX);
 		CHECK(g.disk->overlay().size() == 1);
 		g.disk->set_mode(Disk::kReplayPrivate);
@@ -461,23 +462,23 @@ TEST_CASE("disk: held writes are counted as outputs, held and released")
 	g.disk->set_publish([&](const OutputCounts &c) { seen.push_back(c); });
 	std::vector<uint8_t> a(512, 0xaa);
 	g.disk->set_mode(Disk::kDirect);
-	REQUIRE(g.disk->WriteAt(1, a.data(), 512).ok());
+	REQUIRE_OK(g.disk->WriteAt(1, a.data(), 512));
 	CHECK(seen.empty()); // not held: not an output of the rule
 	g.disk->set_mode(Disk::kHold);
 	g.disk->set_tag(10);
-	REQUIRE(g.disk->WriteAt(2, a.data(), 512).ok());
+	REQUIRE_OK(g.disk->WriteAt(2, a.data(), 512));
 	g.disk->set_tag(20);
-	REQUIRE(g.disk->WriteAt(3, a.data(), 512).ok());
+	REQUIRE_OK(g.disk->WriteAt(3, a.data(), 512));
 	REQUIRE(seen.size() == 2);
 	CHECK(seen.back().held == 2);
 	CHECK(seen.back().released == 0);
-	REQUIRE(g.disk->Release(5).ok());
+	REQUIRE_OK(g.disk->Release(5));
 	CHECK(seen.size() == 2); // nothing covered, nothing published
-	REQUIRE(g.disk->Release(15).ok());
+	REQUIRE_OK(g.disk->Release(15));
 	REQUIRE(seen.size() == 3);
 	CHECK(seen.back().held == 1);
 	CHECK(seen.back().released == 1);
-	REQUIRE(g.disk->Release(20).ok());
+	REQUIRE_OK(g.disk->Release(20));
 	CHECK(seen.back().held == 0);
 	CHECK(seen.back().released == 2);
 	CHECK(seen.back().hold_ns_total > 0);
@@ -489,8 +490,8 @@ TEST_CASE("disk: held writes are counted as outputs, held and released")
 	CHECK(st.hold_ns_p50 > 0);
 	// Go-live writes (ApplyAll) are not releases under the rule.
 	g.disk->set_mode(Disk::kReplay);
-	REQUIRE(g.disk->WriteAt(4, a.data(), 512).ok());
-	REQUIRE(g.disk->ApplyAll().ok());
+	REQUIRE_OK(g.disk->WriteAt(4, a.data(), 512));
+	REQUIRE_OK(g.disk->ApplyAll());
 	CHECK(seen.back().released == 2);
 	CHECK(g.disk->stats().released == 2);
 }
@@ -511,7 +512,7 @@ TEST_CASE("virtio-blk: state save/load, pending writes included")
 
 	SECTION("restored: registers and pending writes (written at once)") {
 		Rig h;
-		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		REQUIRE_OK(h.dev->Load(st.data(), st.size()));
 		CHECK(h.R(0x70) == 15);
 		CHECK(h.R(0x44) == 1);
 		CHECK(h.R(0x60) == 1);
@@ -529,28 +530,28 @@ TEST_CASE("virtio-blk: state save/load, pending writes included")
 	SECTION("a replayer keeps its own overlay") {
 		Rig h;
 		h.disk->set_mode(Disk::kReplay);
-		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		REQUIRE_OK(h.dev->Load(st.data(), st.size()));
 		CHECK(h.disk->overlay().empty());
 		CHECK(Slurp(h.path)[3 * 512] == 3);
 	}
 	SECTION("a replayer on a private copy ignores the pending writes too") {
 		Rig h;
 		h.disk->set_mode(Disk::kReplayPrivate);
-		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		REQUIRE_OK(h.dev->Load(st.data(), st.size()));
 		CHECK(h.disk->overlay().empty());
 		CHECK(Slurp(h.path)[3 * 512] == 3);
 	}
 	SECTION("an SMP secondary's private copy gets the pending writes at once") {
 		Rig h;
 		h.disk->set_mode(Disk::kEpochsPrivate);
-		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		REQUIRE_OK(h.dev->Load(st.data(), st.size()));
 		CHECK(h.disk->overlay().empty());
 		CHECK(Slurp(h.path)[3 * 512] == 0x77);
 		CHECK(h.disk->next_seq() == 1);
 		CHECK(h.disk->replay_stats().copied == 1);
 		// the same epoch state again (the write is still pending on
 		// the primary): not written twice
-		REQUIRE(h.dev->Load(st.data(), st.size()).ok());
+		REQUIRE_OK(h.dev->Load(st.data(), st.size()));
 		CHECK(h.disk->replay_stats().copied == 1);
 	}
 	SECTION("pending writes out of sequence are refused") {
@@ -592,11 +593,11 @@ TEST_CASE("disk: an SMP private copy writes each epoch's new writes once, refuse
 		x.data.assign(512, byte);
 		return x;
 	};
-	REQUIRE(g.disk->ApplyEpoch({w(0, 1, 0xa0), w(1, 2, 0xa1)}, 2).ok());
+	REQUIRE_OK(g.disk->ApplyEpoch({w(0, 1, 0xa0), w(1, 2, 0xa1)}, 2));
 	CHECK(Slurp(g.path)[1 * 512] == 0xa0);
 	CHECK(Slurp(g.path)[2 * 512] == 0xa1);
 	// seq 1 still pending: skipped; sector 1 rewritten by seq 3
-	REQUIRE(g.disk->ApplyEpoch({w(1, 2, 0xee), w(2, 4, 0xa2), w(3, 1, 0xa3)}, 4).ok());
+	REQUIRE_OK(g.disk->ApplyEpoch({w(1, 2, 0xee), w(2, 4, 0xa2), w(3, 1, 0xa3)}, 4));
 	auto f = Slurp(g.path);
 	CHECK(f[1 * 512] == 0xa3);
 	CHECK(f[2 * 512] == 0xa1);
@@ -619,7 +620,7 @@ TEST_CASE("disk: an SMP private copy writes each epoch's new writes once, refuse
 	}
 	SECTION("shared storage (kEpochs) keeps them for go-live instead") {
 		g.disk->set_mode(Disk::kEpochs);
-		REQUIRE(g.disk->ApplyEpoch({w(4, 6, 0xa4)}, 5).ok());
+		REQUIRE_OK(g.disk->ApplyEpoch({w(4, 6, 0xa4)}, 5));
 		CHECK(g.disk->overlay().size() == 1);
 		CHECK(Slurp(g.path)[6 * 512] == 6);
 	}

@@ -4,6 +4,7 @@
 // (held until the ACK, kept in replay until the log says sent), state
 // save/load.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,7 +35,7 @@ struct Rig {
 		int sv[2];
 		REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
 		peer = sv[1];
-		REQUIRE(NetLink::FromFd(UniqueFd(sv[0]), "test", &link).ok());
+		REQUIRE_OK(NetLink::FromFd(UniqueFd(sv[0]), "test", &link));
 		dev = std::make_unique<VirtioNet>(GuestMemory{ram.data(), kRam, {}}, link.get(),
 						  VirtioNet::Mac{2, 0, 0, 0xaa, 0xbb, 0xcc},
 						  [this] { irqs++; });
@@ -396,7 +397,7 @@ TEST_CASE("virtio-net: state save/load, held frames included")
 	Rig b;
 	b.ram = a.ram;
 	b.link->set_mode(NetLink::kHold);
-	REQUIRE(b.dev->Load(st.data(), st.size()).ok());
+	REQUIRE_OK(b.dev->Load(st.data(), st.size()));
 	CHECK(b.R(0x70) == 15);
 	CHECK(b.link->held() == 1);
 	CHECK(b.link->next_seq() == 1);
@@ -411,9 +412,9 @@ TEST_CASE("virtio-net: state save/load, held frames included")
 		Rig c;
 		c.ram = a.ram;
 		c.link->set_mode(NetLink::kReplay);
-		REQUIRE(c.dev->Load(st.data(), st.size()).ok());
+		REQUIRE_OK(c.dev->Load(st.data(), st.size()));
 		CHECK(c.link->held() == 1);
-		REQUIRE(c.dev->Load(st.data(), st.size()).ok());
+		REQUIRE_OK(c.dev->Load(st.data(), st.size()));
 		CHECK(c.link->held() == 1);
 	}
 	SECTION("malformed or foreign states are refused, nothing changed") {

@@ -1,6 +1,7 @@
 // vm_test.cc - micro-guests on /dev/kvm: the entry state and the exact
 // sequence of exits of a few bytes of code, and the engine's error paths.
 #include <catch2/catch.hpp>
+#include "base/require_ok.h"
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -25,11 +26,11 @@ struct Micro {
 		MachineConfig cfg;
 		cfg.mem_bytes = mem;
 		cfg.console_fd = fd;
-		REQUIRE(Machine::Create(std::move(cfg), &m).ok());
+		REQUIRE_OK(Machine::Create(std::move(cfg), &m));
 		Image img{code, 0};
 		uint64_t entry;
-		REQUIRE(LoadFlat(img, m->vm().mem(), mem, &entry).ok());
-		REQUIRE(m->vm().SetEntryState(entry).ok());
+		REQUIRE_OK(LoadFlat(img, m->vm().mem(), mem, &entry));
+		REQUIRE_OK(m->vm().SetEntryState(entry));
 	}
 	~Micro()
 	{
@@ -99,7 +100,7 @@ TEST_CASE("engine: exit port status, and positions count only guest exits")
 	Micro g({0xe6, 0x80, 0xe6, 0x80, 0xb0, 0x21, 0x66, 0xba, 0x01, 0x05, 0xee});
 	Engine e(g.m.get());
 	int status = 0;
-	REQUIRE(e.Run(&status).ok());
+	REQUIRE_OK(e.Run(&status));
 	CHECK(status == 0x43);
 	CHECK(e.pos() == 3);
 	CHECK(e.stats().positions == 3);
