@@ -255,9 +255,8 @@ void SmpVm::VcpuLoop(unsigned i)
 				return;
 			run->immediate_exit = 0;
 		}
-		if (i == 0)
-			vcpu0_at_ = kDevices;
 		if (i == 0) {
+			vcpu0_at_ = kDevices;
 			std::lock_guard<std::mutex> g(m_->io_mu());
 			if (halted) {
 				uint64_t next = m_->pit().NextIrq();
