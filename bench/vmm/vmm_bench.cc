@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "guest_run.h"
 
 using namespace kvmft;
@@ -51,11 +51,11 @@ struct Timed {
 	uint64_t log_bytes = 0;
 };
 
-Timed TimedRecord(const std::string &guest, const std::string &log, EngineConfig cfg = {})
+Timed TimedRecord(const std::string &guest, const std::string &log, ModeConfig cfg = {})
 {
-	uint64_t t0 = MonotonicNowNs();
+	uint64_t t0 = MonotonicNs();
 	Timed t{RecordGuest(guest, log, cfg), 0};
-	t.secs = Secs(MonotonicNowNs() - t0);
+	t.secs = Secs(MonotonicNs() - t0);
 	if (!t.r.s.ok() || t.r.status != 1) {
 		fmt::print(stderr, "vmm_bench: {}: {} (status {})\n", guest, t.r.s.msg(), t.r.status);
 		exit(1);
@@ -76,9 +76,9 @@ void RecordVsPlain(int reps)
 		for (int i = 0; i < reps; i++) {
 			Timed plain = TimedRecord(g, "");
 			Timed rec = TimedRecord(g, log);
-			uint64_t t0 = MonotonicNowNs();
+			uint64_t t0 = MonotonicNs();
 			GuestRun rp = ReplayGuest(g, log);
-			double rsecs = Secs(MonotonicNowNs() - t0);
+			double rsecs = Secs(MonotonicNs() - t0);
 			if (!rp.s.ok() || rp.out != rec.r.out) {
 				fmt::print(stderr, "vmm_bench: replay of {} failed: {}\n", g, rp.s.msg());
 				exit(1);
@@ -108,7 +108,7 @@ void SliceSweep(int reps)
 	for (double ms : {10.0, 3.0, 1.0}) {
 		std::vector<double> vol, ck;
 		for (int i = 0; i < reps; i++) {
-			EngineConfig c;
+			ModeConfig c;
 			c.slice_ns = static_cast<uint64_t>(ms * 1e6);
 			Timed t = TimedRecord("ticker", log, c);
 			vol.push_back(t.log_bytes / t.secs / 1024);
@@ -134,12 +134,12 @@ void CheckpointCost(int reps)
 		per_mib.push_back(c.ns / 1e6 / mib);
 		bytes_per_page.push_back(double(t.log_bytes) / std::max<uint64_t>(c.pages, 1));
 		std::vector<uint8_t> a(1 << 20, 1), b(1 << 20);
-		uint64_t t0 = MonotonicNowNs();
+		uint64_t t0 = MonotonicNs();
 		for (int k = 0; k < 64; k++) {
 			a[k] = k;
 			memcpy(b.data(), a.data(), a.size());
 		}
-		copy.push_back((MonotonicNowNs() - t0) / 1e6 / 64);
+		copy.push_back((MonotonicNs() - t0) / 1e6 / 64);
 	}
 	unlink(log.c_str());
 	fmt::print("checkpoint time per MiB dirtied: {:.3f} ms (memcpy of 1 MiB: {:.3f} ms, "
@@ -161,8 +161,8 @@ void SnapshotCost(int reps)
 		REQUIRE_OK(Boot("compute", false, &src, mem));
 		for (uint64_t off = kImageMin + (1 << 20) * 10; off < mem; off += 4096)
 			memset(src.m->vm().mem() + off, int(off >> 12), 4096);
-		Engine e(src.m.get());
-		uint64_t t0 = MonotonicNowNs();
+		RecordReplay e(src.m.get());
+		uint64_t t0 = MonotonicNs();
 		{
 			auto hdr = MakeFileHeader(KVM_FT_FILE_SNAPSHOT, mem, 0, 0);
 			std::unique_ptr<LogWriter> w;
@@ -171,12 +171,12 @@ void SnapshotCost(int reps)
 			REQUIRE_OK(WriteCheckpoint(*src.m, e.state(), w.get(), KVM_FT_CKPT_FULL, 0, 0, &st));
 			REQUIRE_OK(w->Flush());
 		}
-		snap.push_back(Secs(MonotonicNowNs() - t0));
-		t0 = MonotonicNowNs();
+		snap.push_back(Secs(MonotonicNs() - t0));
+		t0 = MonotonicNs();
 		{
 			Booted dst;
 			REQUIRE_OK(Boot("compute", false, &dst, mem));
-			Engine ed(dst.m.get());
+			RecordReplay ed(dst.m.get());
 			LogReader r;
 			REQUIRE_OK(LogReader::Open(path, &r));
 			const kvm_ft_rec_hdr *h;
@@ -185,13 +185,13 @@ void SnapshotCost(int reps)
 			CkptStats st;
 			REQUIRE_OK(ApplyCheckpoint(*dst.m, ed.state(), h, &fs, &st));
 		}
-		rest.push_back(Secs(MonotonicNowNs() - t0));
-		t0 = MonotonicNowNs();
+		rest.push_back(Secs(MonotonicNs() - t0));
+		t0 = MonotonicNs();
 		WriteFile(path, std::vector<uint8_t>(src.m->vm().mem(), src.m->vm().mem() + mem));
-		wr.push_back(Secs(MonotonicNowNs() - t0));
-		t0 = MonotonicNowNs();
+		wr.push_back(Secs(MonotonicNs() - t0));
+		t0 = MonotonicNs();
 		auto back = ReadFile(path);
-		rd.push_back(Secs(MonotonicNowNs() - t0));
+		rd.push_back(Secs(MonotonicNs() - t0));
 	}
 	unlink(path.c_str());
 	fmt::print("snapshot {:.3f} s (plain file write {:.3f} s, ratio {:.2f})\n", Median(snap),

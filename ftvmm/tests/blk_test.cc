@@ -11,9 +11,9 @@
 
 #include <fmt/format.h>
 
-#include "checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "guest_run.h"
-#include "smp.h"
+#include "epoch/epochs.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -40,9 +40,9 @@ struct DiskFile {
 	std::vector<uint8_t> Bytes() const { return ReadFile(path); }
 };
 
-EngineConfig Jittered(uint64_t seed)
+ModeConfig Jittered(uint64_t seed)
 {
-	EngineConfig c;
+	ModeConfig c;
 	c.jitter_ns = 2000000;
 	c.seed = seed;
 	c.slice_ns = 3000000;
@@ -148,7 +148,7 @@ TEST_CASE("blkrmw: going live from a cut log leaves the disk as the primary left
 		INFO("cut before record " << k << " type " << frames[k].rec->type);
 		WriteFile(cut, {log.begin(), log.begin() + frames[k].off});
 		DiskFile fresh("live");
-		EngineConfig live;
+		ModeConfig live;
 		live.go_live = true;
 		GuestRun rep = ReplayGuest("blkrmw", cut, live, fresh.path);
 		INFO(rep.s.msg() << "\n" << rep.out);
@@ -186,9 +186,9 @@ TEST_CASE("blkrmw: going live inside an exit, the new log starts after it and re
 		std::unique_ptr<LogWriter> w;
 		auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 		REQUIRE_OK(LogWriter::Create(newlog, hdr, &w));
-		EngineConfig live;
+		ModeConfig live;
 		live.go_live = true;
-		Engine e(b.m.get(), live);
+		RecordReplay e(b.m.get(), live);
 		e.SetReplay(&src);
 		e.SetRecord(w.get());
 		int status = 0;
@@ -234,9 +234,9 @@ TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
-	EngineConfig cfg;
+	ModeConfig cfg;
 	SECTION("nothing acknowledged until the guest ends, then everything") {
-		Engine e(b.m.get(), cfg);
+		RecordReplay e(b.m.get(), cfg);
 		e.SetRecord(w.get());
 		uint64_t calls = 0;
 		bool early = false, checked = false, untouched = false;
@@ -267,7 +267,7 @@ TEST_CASE("blkrmw: output rule: no disk write reaches the file before its ACK")
 	}
 	SECTION("an ACK that never comes: the run fails, the file is untouched") {
 		cfg.hold_timeout_ns = 50000000;
-		Engine e(b.m.get(), cfg);
+		RecordReplay e(b.m.get(), cfg);
 		e.SetRecord(w.get());
 		e.SetAck([] { return uint64_t{0}; });
 		int status = 0;
@@ -291,9 +291,9 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
-	EngineConfig cfg;
+	ModeConfig cfg;
 	cfg.hold_timeout_ns = 50000000;
-	Engine e(b.m.get(), cfg);
+	RecordReplay e(b.m.get(), cfg);
 	e.SetRecord(w.get());
 	const uint64_t acked = 3000;	// records the "secondary" stored
 	e.SetAck([&] { return acked; });
@@ -325,9 +325,9 @@ TEST_CASE("blkrmw: output rule: the file gets exactly the writes the ACK covers"
 		LogReader rd;
 		REQUIRE_OK(LogReader::Open(cutlog, &rd));
 		FileSource src(&rd);
-		EngineConfig rc;
+		ModeConfig rc;
 		rc.private_disk = priv;
-		Engine er(rb.m.get(), rc);
+		RecordReplay er(rb.m.get(), rc);
 		er.SetReplay(&src);
 		CHECK(er.Run(&status).err() == ENODATA);
 		if (!priv)
@@ -370,9 +370,9 @@ TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
-	EngineConfig cfg;
+	ModeConfig cfg;
 	cfg.hold_timeout_ns = 50000000;
-	Engine e(b.m.get(), cfg);
+	RecordReplay e(b.m.get(), cfg);
 	e.SetRecord(w.get());
 	const uint64_t limit = 5000;
 	e.SetAck([&] {
@@ -403,9 +403,9 @@ TEST_CASE("blkrmw: failover on shared storage: the replayer keeps only unwritten
 	LogReader rd;
 	REQUIRE_OK(LogReader::Open(cutlog, &rd));
 	FileSource src(&rd);
-	EngineConfig live;
+	ModeConfig live;
 	live.go_live = true;
-	Engine er(rb.m.get(), live);
+	RecordReplay er(rb.m.get(), live);
 	er.SetReplay(&src);
 	REQUIRE_OK(er.Run(&status));
 	CHECK(status == 1);
@@ -432,7 +432,7 @@ TEST_CASE("blkrmw: a DISK_WRITTEN record ahead of its own position is refused")
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
-	Engine e(b.m.get());
+	RecordReplay e(b.m.get());
 	e.SetRecord(w.get());
 	e.SetAck([] { return UINT64_MAX; });
 	int status = 0;
@@ -512,13 +512,13 @@ TEST_CASE("blkrmw: snapshot + deltas carry the device, the VM continues on a cop
 	DiskFile sd("snapsrc");
 	Booted src;
 	REQUIRE_OK(Boot("blkrmw", true, &src, 64ULL << 20, sd.path));
-	Engine es(src.m.get());
+	RecordReplay es(src.m.get());
 	std::vector<std::string> files;
 	uint64_t parent = 0;
 	int status = 0;
 	uint64_t stops[] = {300, 900, 1500, 2100};
 	for (size_t i = 0; i < 4; i++) {
-		REQUIRE_OK(es.Run(&status, stops[i]));
+		REQUIRE_OK(es.RunUntil(&status, stops[i]));
 		REQUIRE(status == -1);
 		files.push_back(TempPath("blk.snap." + std::to_string(i)));
 		uint32_t kind = i ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL;
@@ -536,7 +536,7 @@ TEST_CASE("blkrmw: snapshot + deltas carry the device, the VM continues on a cop
 
 	Booted dst;
 	REQUIRE_OK(Boot("blkrmw", true, &dst, 64ULL << 20, dd.path));
-	Engine ed(dst.m.get());
+	RecordReplay ed(dst.m.get());
 	for (auto &f : files) {
 		LogReader rd;
 		REQUIRE_OK(LogReader::Open(f, &rd));
@@ -576,8 +576,8 @@ struct SmpBlkPrimary {
 	Booted b;
 	std::string path;
 	std::unique_ptr<LogWriter> w;
-	std::unique_ptr<SmpVm> smp;
-	SmpBlkPrimary(const std::string &disk, const std::string &tag, SmpConfig cfg)
+	std::unique_ptr<Epochs> smp;
+	SmpBlkPrimary(const std::string &disk, const std::string &tag, ModeConfig cfg)
 		: path(TempPath(tag + ".log"))
 	{
 		REQUIRE_OK(Boot("blkrmw", true, &b, 64ULL << 20, disk, 2));
@@ -585,7 +585,7 @@ struct SmpBlkPrimary {
 		hdr.nr_vcpus = 2;
 		REQUIRE_OK(LogWriter::Create(path, hdr, &w));
 		cfg.epoch_ns = 2000000;
-		smp = std::make_unique<SmpVm>(b.m.get(), cfg);
+		smp = std::make_unique<Epochs>(b.m.get(), cfg);
 		smp->SetRecord(w.get());
 	}
 	~SmpBlkPrimary() { unlink(path.c_str()); }
@@ -610,14 +610,14 @@ struct SmpBlkSecondary {
 	LogReader rd;
 	std::unique_ptr<FileSource> src;
 	Booted rb;
-	std::unique_ptr<SmpVm> sec;
+	std::unique_ptr<Epochs> sec;
 	SmpBlkSecondary(const std::vector<uint8_t> &log, const std::string &disk, Disk::Mode mode)
 	{
 		REQUIRE_OK(LogReader::FromBytes(log, "log", &rd));
 		src = std::make_unique<FileSource>(&rd);
 		REQUIRE_OK(Boot("blkrmw", false, &rb, 64ULL << 20, disk, 2));
 		rb.m->blk()->disk()->set_mode(mode);
-		sec = std::make_unique<SmpVm>(rb.m.get(), SmpConfig{});
+		sec = std::make_unique<Epochs>(rb.m.get(), ModeConfig{});
 		int status = 0;
 		REQUIRE_OK(sec->ApplyLog(src.get(), &status));
 	}
@@ -637,14 +637,14 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 	// secondary stored one epoch more; the shared file gets the writes
 	// of epochs <= acked only.
 	DiskFile d("smpshared");
-	SmpConfig cfg;
+	ModeConfig cfg;
 	cfg.hold_timeout_ns = 50000000;
 	SmpBlkPrimary p(d.path, "smpdisk", cfg);
 	// By epoch number; epoch 0 is written before the vCPUs start (no
 	// writes, no callback: its end stands for "nothing acknowledged").
 	std::vector<uint64_t> ends{0};	// log position after each epoch
 	std::vector<size_t> issued{0};	// disk writes issued in each epoch
-	p.smp->SetAtEpoch([&] {
+	p.smp->SetStopPoints(1, [&] {
 		// vCPUs stopped: this epoch's writes carry its end's tag now
 		size_t n = 0;
 		for (const auto &wr : p.disk()->overlay())
@@ -669,7 +669,7 @@ TEST_CASE("blkrmw on 2 vCPUs: epochs carry the pending writes, failover on the s
 	INFO("writes per epoch: " << fmt::format("{}", fmt::join(issued, " ")));
 	REQUIRE(acked);
 	CHECK(s.err() == ETIMEDOUT);
-	CHECK(s.msg().find("disk writes and 0 frames never acknowledged") != std::string::npos);
+	CHECK(s.msg().find("disk writes and 0 network frames still held") != std::string::npos);
 	REQUIRE_OK(p.w->Flush());
 	CHECK(d.Bytes() != Blank());
 	CHECK(d.Bytes() != plain.disk.Bytes());
@@ -700,9 +700,9 @@ TEST_CASE("blkrmw on 2 vCPUs: a secondary's private copy follows the epochs, goe
 	PlainBlk plain("smpprivplain");
 
 	DiskFile d("smpprivpri");
-	SmpBlkPrimary p(d.path, "smppriv", SmpConfig{});
+	SmpBlkPrimary p(d.path, "smppriv", ModeConfig{});
 	std::vector<uint64_t> seqs{0};	// writes issued by the end of each epoch
-	p.smp->SetAtEpoch([&] {
+	p.smp->SetStopPoints(1, [&] {
 		seqs.push_back(p.disk()->next_seq());
 		return Status::Ok();
 	});

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <vector>
 
-#include "bus.h"
-#include "exits.h"
+#include "hw/bus.h"
+#include "hw/exits.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;

@@ -4,8 +4,12 @@
 #include <string>
 #include <unistd.h>
 
-#include "devices.h"
-#include "machine.h"
+#include "hw/exit_port.h"
+#include "hw/pic.h"
+#include "hw/pit.h"
+#include "hw/rtc.h"
+#include "hw/uart.h"
+#include "machine/machine.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;

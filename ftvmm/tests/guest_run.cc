@@ -11,8 +11,9 @@
 #include <fstream>
 #include <iterator>
 
-#include "loader.h"
-#include "logfile.h"
+#include "log/crc32c.h"
+#include "vm/loader.h"
+#include "ftlog/file.h"
 
 namespace kvmft::vmm::test {
 
@@ -79,7 +80,7 @@ Status Boot(const std::string &guest, bool dirty_log, Booted *b, uint64_t mem,
 }
 
 namespace {
-void Finish(Booted &b, Engine &e, GuestRun *r)
+void Finish(Booted &b, RecordReplay &e, GuestRun *r)
 {
 	r->out = b.Output();
 	r->mem_hash = b.m->vm().MemHash();
@@ -88,7 +89,7 @@ void Finish(Booted &b, Engine &e, GuestRun *r)
 } // namespace
 
 GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg, const std::string &disk)
+		     const ModeConfig &cfg, const std::string &disk)
 {
 	GuestRun r;
 	Booted b;
@@ -102,7 +103,7 @@ GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
 		if (!(r.s = LogWriter::Create(log_path, hdr, &w)).ok())
 			return r;
 	}
-	Engine e(b.m.get(), cfg);
+	RecordReplay e(b.m.get(), cfg);
 	e.SetRecord(w.get());
 	r.s = e.Run(&r.status);
 	Finish(b, e, &r);
@@ -110,7 +111,7 @@ GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
 }
 
 GuestRun ReplayGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg, const std::string &disk)
+		     const ModeConfig &cfg, const std::string &disk)
 {
 	GuestRun r;
 	LogReader reader;
@@ -120,7 +121,7 @@ GuestRun ReplayGuest(const std::string &guest, const std::string &log_path,
 	if (!(r.s = Boot(guest, false, &b, reader.header().mem_bytes, disk)).ok())
 		return r;
 	FileSource src(&reader);
-	Engine e(b.m.get(), cfg);
+	RecordReplay e(b.m.get(), cfg);
 	e.SetReplay(&src);
 	r.s = e.Run(&r.status);
 	Finish(b, e, &r);
@@ -156,7 +157,7 @@ void FixCrc(std::vector<uint8_t> &log, const FrameRef &f)
 {
 	kvm_ft_vmm_frame fr;
 	memcpy(&fr, &log[f.off], sizeof(fr));
-	fr.crc = Crc32c(f.rec, fr.len);
+	fr.crc = Crc32c(0, f.rec, fr.len);
 	memcpy(&log[f.off], &fr, sizeof(fr));
 }
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
-#include "machine.h"
+#include "replay/record_replay.h"
+#include "machine/machine.h"
 
 namespace kvmft::vmm::test {
 
@@ -36,14 +36,14 @@ struct GuestRun {
 	int status = -2;
 	std::string out;
 	uint64_t mem_hash = 0;
-	EngineStats st;
+	ReplayStats st;
 };
 
 // Plain run, or record to log_path when it is not empty.
 GuestRun RecordGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg = {}, const std::string &disk = "");
+		     const ModeConfig &cfg = {}, const std::string &disk = "");
 GuestRun ReplayGuest(const std::string &guest, const std::string &log_path,
-		     const EngineConfig &cfg = {}, const std::string &disk = "");
+		     const ModeConfig &cfg = {}, const std::string &disk = "");
 
 std::vector<uint8_t> ReadFile(const std::string &path);
 void WriteFile(const std::string &path, const std::vector<uint8_t> &b);

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <iterator>
 
-#include "checkpoint.h"
-#include "logfile.h"
+#include "checkpoint/checkpoint.h"
+#include "ftlog/file.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;

@@ -14,9 +14,9 @@ using namespace kvmft::vmm;
 using namespace kvmft::vmm::test;
 
 namespace {
-EngineConfig Jittered(uint64_t seed)
+ModeConfig Jittered(uint64_t seed)
 {
-	EngineConfig c;
+	ModeConfig c;
 	c.jitter_ns = 2000000;	// each timer edge up to 2 ms late
 	c.seed = seed;
 	c.slice_ns = 3000000;
@@ -154,7 +154,7 @@ TEST_CASE("truncated and corrupt logs give a clean error")
 			GuestRun rep = ReplayGuest("ticker", r.log);
 			CHECK(rep.s.err() == ENODATA);
 			CHECK(rep.s.msg().find("log ends at position") != std::string::npos);
-			EngineConfig live;
+			ModeConfig live;
 			live.go_live = true;
 			rep = ReplayGuest("ticker", r.log, live);
 			INFO(rep.s.msg());
@@ -186,7 +186,7 @@ TEST_CASE("go-live: a replayer finishing a cut log continues on its own")
 	while (frames[k].rec->type != KVM_FT_REC_VMM_EXIT)
 		k++;
 	WriteFile(r.log, {log.begin(), log.begin() + frames[k].off});
-	EngineConfig cfg;
+	ModeConfig cfg;
 	cfg.go_live = true;
 	GuestRun rep = ReplayGuest("compute", r.log, cfg);
 	INFO(rep.s.msg());

@@ -12,8 +12,8 @@
 
 #include "guest_run.h"
 #include "log/ring_io.h"
-#include "ring_sink.h"
-#include "ring_source.h"
+#include "ftlog/ring_sink.h"
+#include "ftlog/ring_source.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -73,7 +73,7 @@ TEST_CASE("record into a ring: the acker's copy replays exactly, output waits fo
 	Status acker_err;
 	std::thread t(Acker, rings.ring(0), &sink, w.get(), &stop, &acker_err);
 
-	Engine e(b.m.get());
+	RecordReplay e(b.m.get());
 	e.SetRecord(&sink);
 	e.SetAck([&] { return sink.Ack(); });
 	int status = 0;
@@ -109,9 +109,9 @@ TEST_CASE("output is held past the last acknowledged record")
 	std::unique_ptr<LogWriter> w;
 	auto hdr = MakeFileHeader(KVM_FT_FILE_LOG, b.m->vm().mem_bytes(), b.image_hash, 0);
 	REQUIRE_OK(LogWriter::Create(path, hdr, &w));
-	EngineConfig cfg;
+	ModeConfig cfg;
 	cfg.hold_timeout_ns = 50000000;
-	Engine e(b.m.get(), cfg);
+	RecordReplay e(b.m.get(), cfg);
 	e.SetRecord(w.get());
 	const uint64_t acked = 400;		// records the "secondary" stored
 	e.SetAck([&] { return acked; });
@@ -172,10 +172,10 @@ TEST_CASE("a live SMP log keeps only the epoch being read in memory")
 		REQUIRE_OK(sink.Append(&b, sizeof(b)));
 		kvm_ft_vmm_net_sent n{};
 		hdr(&n.hdr, KVM_FT_REC_VMM_NET_SENT, sizeof(n), e);
-		n.sent_pos = e;
+		n.sent_frames = e;
 		REQUIRE_OK(sink.Append(&n, sizeof(n)));
 
-		// Read the epoch as SmpVm::ApplyEpoch does: every record of
+		// Read the epoch as Epochs::ApplyEpoch does: every record of
 		// it stays valid until its EPOCH_END has been read.
 		std::vector<const kvm_ft_rec_hdr *> recs;
 		for (int i = 0; i < kPages + 2; i++) {
@@ -195,7 +195,7 @@ TEST_CASE("a live SMP log keeps only the epoch being read in memory")
 		REQUIRE_OK(src.Next(&r));
 		REQUIRE(r);
 		CHECK(r->type == KVM_FT_REC_VMM_NET_SENT);
-		CHECK(reinterpret_cast<const kvm_ft_vmm_net_sent *>(r)->sent_pos == uint64_t(e));
+		CHECK(reinterpret_cast<const kvm_ft_vmm_net_sent *>(r)->sent_frames == uint64_t(e));
 		most = std::max(most, src.queued());
 	}
 	CHECK(src.vmm_records() == uint64_t(kEpochs * (kPages + 3)));

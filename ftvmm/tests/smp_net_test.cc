@@ -17,8 +17,8 @@
 #include <thread>
 
 #include "guest_run.h"
-#include "logfile.h"
-#include "smp.h"
+#include "ftlog/file.h"
+#include "epoch/epochs.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -122,12 +122,12 @@ template <class F> bool WaitFor(F done)
 // is reported instead of a std::terminate, or a hang on a guest that
 // never gets the frame that ends it.
 struct Running {
-	SmpVm *vm;
+	Epochs *vm;
 	Status st;
 	int status = -1;
 	std::thread t;
 
-	explicit Running(SmpVm *v) : vm(v), t([this] { st = vm->Run(&status); }) {}
+	explicit Running(Epochs *v) : vm(v), t([this] { st = vm->Run(&status); }) {}
 	~Running()
 	{
 		if (t.joinable()) {
@@ -139,7 +139,7 @@ struct Running {
 };
 
 // The state of a running VM's network path, for a failure's message.
-std::string NetState(SmpVm &vm, Booted &b)
+std::string NetState(Epochs &vm, Booted &b)
 {
 	VirtioNet *net = b.m->net();
 	NetLink *l = net->link();
@@ -152,7 +152,7 @@ std::string NetState(SmpVm &vm, Booted &b)
 }
 
 // A reply within 20 s, or a failure that says where the frames are.
-void RecvReply(SmpVm &vm, Booted &b, int fd, std::vector<uint8_t> *f)
+void RecvReply(Epochs &vm, Booted &b, int fd, std::vector<uint8_t> *f)
 {
 	if (!Recv(fd, f, 20000))
 		FAIL("no frame within 20 s: " << NetState(vm, b));
@@ -187,7 +187,7 @@ struct Secondary {
 	Booted b;
 	LogReader rd;
 	std::unique_ptr<FileSource> src;
-	std::unique_ptr<SmpVm> vm;
+	std::unique_ptr<Epochs> vm;
 	Status applied;
 	int status = -1;
 
@@ -203,7 +203,7 @@ struct Secondary {
 		REQUIRE(LogReader::FromBytes({log.begin(), log.begin() + static_cast<long>(cut)},
 					     "cut", &rd).ok());
 		src = std::make_unique<FileSource>(&rd);
-		vm = std::make_unique<SmpVm>(b.m.get(), SmpConfig{});
+		vm = std::make_unique<Epochs>(b.m.get(), ModeConfig{});
 		applied = vm->ApplyLog(src.get(), &status);
 	}
 };
@@ -231,10 +231,10 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 	Booted &b = pri.b;
 	const std::string &path = pri.path;
 	auto &w = pri.w;
-	SmpConfig cfg;
+	ModeConfig cfg;
 	cfg.epoch_ns = 5000000;
 	cfg.hold_timeout_ns = 5000000000ULL;
-	SmpVm smp(b.m.get(), cfg);
+	Epochs smp(b.m.get(), cfg);
 	smp.SetRecord(w.get());
 	std::atomic<uint64_t> ack{0};
 	smp.SetAck([&] { return ack.load(); });
@@ -243,7 +243,7 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 	// written before the vCPUs start, without the callback).
 	std::mutex mu;
 	std::vector<size_t> held{0};
-	smp.SetAtEpoch([&] {
+	smp.SetStopPoints(1, [&] {
 		std::lock_guard<std::mutex> g(mu);
 		held.push_back(link->held());
 		return Status::Ok();
@@ -337,7 +337,7 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 	SECTION("go-live after the NET_SENT that covers the reply: it is not sent again")
 	{
 		size_t cut = After(log, KVM_FT_REC_VMM_NET_SENT, [](const kvm_ft_rec_hdr *h) {
-			return reinterpret_cast<const kvm_ft_vmm_net_sent *>(h)->sent_pos >= 1;
+			return reinterpret_cast<const kvm_ft_vmm_net_sent *>(h)->sent_frames >= 1;
 		});
 		REQUIRE(cut);
 		Secondary s(log, cut);
@@ -363,7 +363,7 @@ TEST_CASE("netecho on 2 vCPUs: replies held until their epoch is acknowledged, t
 		bool tampered = false;
 		for (auto &fr : frames)
 			if (fr.rec->type == KVM_FT_REC_VMM_NET_SENT && !tampered) {
-				reinterpret_cast<kvm_ft_vmm_net_sent *>(fr.rec)->sent_pos = 1000;
+				reinterpret_cast<kvm_ft_vmm_net_sent *>(fr.rec)->sent_frames = 1000;
 				FixCrc(log, fr);
 				tampered = true;
 			}
@@ -384,10 +384,10 @@ TEST_CASE("netecho on 2 vCPUs with 60 s epochs: an epoch that holds a reply ends
 	Booted &b = pri.b;
 	const std::string &path = pri.path;
 	auto &w = pri.w;
-	SmpConfig cfg;
+	ModeConfig cfg;
 	cfg.epoch_ns = 60000000000ULL; // no epoch ends on time in this test
 	cfg.min_epoch_ns = 2000000;
-	SmpVm smp(b.m.get(), cfg);
+	Epochs smp(b.m.get(), cfg);
 	smp.SetRecord(w.get());
 	smp.SetAck([] { return UINT64_MAX - 1; }); // every epoch acknowledged
 	Running run(&smp);
@@ -406,7 +406,7 @@ TEST_CASE("netecho on 2 vCPUs with 60 s epochs: an epoch that holds a reply ends
 	INFO(run.st.msg());
 	REQUIRE_OK(run.st);
 	CHECK(run.status == 1);
-	const SmpStats &st = smp.stats();
+	const EpochStats &st = smp.stats();
 	CHECK(st.early_epochs >= 10);
 	CHECK(st.epochs == st.early_epochs + 2); // + epoch 0 and the last one
 	REQUIRE_OK(w->Flush());

@@ -11,8 +11,8 @@
 #include <regex>
 
 #include "guest_run.h"
-#include "logfile.h"
-#include "smp.h"
+#include "ftlog/file.h"
+#include "epoch/epochs.h"
 
 extern "C" {
 #include "../guests/smp_job.h"
@@ -63,7 +63,7 @@ struct SmpRun {
 	int status = -2;
 	std::string out;
 	uint64_t mem_hash = 0;
-	SmpStats st;
+	EpochStats st;
 };
 
 SmpRun RunSmp(unsigned n, LogSink *sink, std::function<uint64_t()> ack = {},
@@ -74,11 +74,11 @@ SmpRun RunSmp(unsigned n, LogSink *sink, std::function<uint64_t()> ack = {},
 	r.s = Boot(SmpGuest(), sink != nullptr, &b, 64ULL << 20, "", n);
 	if (!r.s.ok())
 		return r;
-	SmpConfig cfg;
+	ModeConfig cfg;
 	cfg.hash_epochs = true;
 	cfg.epoch_ns = 10000000;
 	cfg.hold_timeout_ns = hold_timeout_ns;
-	SmpVm smp(b.m.get(), cfg);
+	Epochs smp(b.m.get(), cfg);
 	smp.SetRecord(sink);
 	if (ack)
 		smp.SetAck(ack);
@@ -111,7 +111,7 @@ SmpRun Replay(unsigned n, std::vector<uint8_t> bytes, bool go_live)
 	Booted b;
 	if (!(r.s = Boot(SmpGuest(), false, &b, 64ULL << 20, "", n)).ok())
 		return r;
-	SmpVm smp(b.m.get(), SmpConfig{});
+	Epochs smp(b.m.get(), ModeConfig{});
 	r.s = smp.ApplyLog(&src, &r.status);
 	r.mem_hash = b.m->vm().MemHash();
 	if (r.s.ok() && go_live && !smp.stats().ended)

@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "guest_run.h"
 
 using namespace kvmft;
@@ -17,7 +17,7 @@ using namespace kvmft::vmm::test;
 
 namespace {
 // Writes one checkpoint file of the source engine's VM.
-uint64_t Save(Booted &b, Engine &e, const std::string &path, uint32_t kind, uint64_t parent)
+uint64_t Save(Booted &b, RecordReplay &e, const std::string &path, uint32_t kind, uint64_t parent)
 {
 	auto hdr = MakeFileHeader(kind == KVM_FT_CKPT_FULL ? KVM_FT_FILE_SNAPSHOT
 							   : KVM_FT_FILE_DELTA,
@@ -30,7 +30,7 @@ uint64_t Save(Booted &b, Engine &e, const std::string &path, uint32_t kind, uint
 	return hdr.id;
 }
 
-void Apply(Booted &b, Engine &e, const std::string &path)
+void Apply(Booted &b, RecordReplay &e, const std::string &path)
 {
 	LogReader r;
 	REQUIRE_OK(LogReader::Open(path, &r));
@@ -66,13 +66,13 @@ TEST_CASE("snapshot + delta chain restores a bit-identical VM")
 	INFO(guest);
 	Booted src;
 	REQUIRE_OK(Boot(guest, true, &src));
-	Engine es(src.m.get());
+	RecordReplay es(src.m.get());
 	std::vector<std::string> files;
 	uint64_t parent = 0;
 	int status = 0;
 	uint64_t stops[] = {20, 40, 55, 60};
 	for (size_t i = 0; i < 4; i++) {
-		REQUIRE_OK(es.Run(&status, stops[i]));
+		REQUIRE_OK(es.RunUntil(&status, stops[i]));
 		REQUIRE(status == -1);
 		files.push_back(TempPath(guest + ".snap." + std::to_string(i)));
 		parent = Save(src, es, files.back(), i ? KVM_FT_CKPT_DELTA : KVM_FT_CKPT_FULL,
@@ -82,7 +82,7 @@ TEST_CASE("snapshot + delta chain restores a bit-identical VM")
 
 	Booted dst;
 	REQUIRE_OK(Boot(guest, true, &dst));
-	Engine ed(dst.m.get());
+	RecordReplay ed(dst.m.get());
 	for (auto &f : files)
 		Apply(dst, ed, f);
 	CHECK(ed.pos() == es.pos());

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <iterator>
 
-#include "disk.h"
-#include "virtio_blk.h"
+#include "virtio/disk.h"
+#include "virtio/blk.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;

@@ -10,8 +10,8 @@
 
 #include <cstring>
 
-#include "net_link.h"
-#include "virtio_net.h"
+#include "virtio/net_link.h"
+#include "virtio/net.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;

@@ -7,9 +7,9 @@
 
 #include <cstring>
 
-#include "exits.h"
+#include "hw/exits.h"
 #include "guest_run.h"
-#include "loader.h"
+#include "vm/loader.h"
 
 using namespace kvmft;
 using namespace kvmft::vmm;
@@ -98,7 +98,7 @@ TEST_CASE("engine: exit port status, and positions count only guest exits")
 {
 	// out %al,$0x80 twice; mov $0x21,%al; mov $0x501,%dx; out %al,(%dx)
 	Micro g({0xe6, 0x80, 0xe6, 0x80, 0xb0, 0x21, 0x66, 0xba, 0x01, 0x05, 0xee});
-	Engine e(g.m.get());
+	RecordReplay e(g.m.get());
 	int status = 0;
 	REQUIRE_OK(e.Run(&status));
 	CHECK(status == 0x43);
@@ -109,7 +109,7 @@ TEST_CASE("engine: exit port status, and positions count only guest exits")
 TEST_CASE("engine: a guest halting with interrupts off is an error, not a hang")
 {
 	Micro g({0xf4});	// hlt (RFLAGS.IF = 0 at entry)
-	Engine e(g.m.get());
+	RecordReplay e(g.m.get());
 	int status = 0;
 	Status s = e.Run(&status);
 	CHECK(s.err() == EFAULT);
@@ -119,7 +119,7 @@ TEST_CASE("engine: a guest halting with interrupts off is an error, not a hang")
 TEST_CASE("engine: a triple fault is reported with its position")
 {
 	Micro g({0xe6, 0x80, 0x0f, 0x0b});	// out; ud2 with no IDT
-	Engine e(g.m.get());
+	RecordReplay e(g.m.get());
 	int status = 0;
 	Status s = e.Run(&status);
 	CHECK(s.err() == EFAULT);

@@ -37,14 +37,6 @@ template <typename T> void StoreRelease(T *p, std::type_identity_t<T> v)
 
 } // namespace
 
-uint64_t MonotonicNs()
-{
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
-	       static_cast<uint64_t>(ts.tv_nsec);
-}
-
 void RingPublishOutputs(const RingView &v, const RingOutputs &o)
 {
 	// Release: pairs with RingReadOutputs' acquire loads.

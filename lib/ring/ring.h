@@ -17,6 +17,7 @@
 #include <functional>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "base/unique_fd.h"
 
@@ -146,7 +147,5 @@ private:
 	uint64_t pending_lost_ = 0;
 	uint64_t dropped_ = 0;
 };
-
-uint64_t MonotonicNs();
 
 } // namespace kvmft

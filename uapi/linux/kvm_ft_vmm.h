@@ -80,10 +80,6 @@ struct kvm_ft_vmm_data {
 };
 
 /*
- * Disk data a virtio-blk read returned at the QueueNotify exit hdr.pos, in
- * the order the device read it; one record per chunk of at most 16 KiB.
- */
-/*
  * First record of a log shipped live through ftlogd (pos 0): what the
  * secondary must run to replay it. A log file says the same in its
  * file header.
@@ -123,6 +119,10 @@ struct kvm_ft_vmm_epoch {
 				 * before the epoch's end (BEGIN: 0) */
 };
 
+/*
+ * Disk data a virtio-blk read returned at the QueueNotify exit hdr.pos, in
+ * the order the device read it; one record per chunk of at most 16 KiB.
+ */
 struct kvm_ft_vmm_blk_read {
 	struct kvm_ft_rec_hdr hdr;
 	__u64 sector;		/* first 512-byte sector */
@@ -139,14 +139,20 @@ struct kvm_ft_vmm_net_rx {
 };
 
 /*
- * The primary sent (to its tap) every frame the guest sent at an
- * execution position <= sent_pos; a replayer forgets those it kept.
- * In an SMP log (between epochs) sent_pos counts frames instead: every
- * frame with sequence number < sent_pos was sent.
+ * The frames the primary has put on the wire (its tap), so that a
+ * secondary going live does not send them again. One field, read by the
+ * log's replication mode:
+ *   sent_pos     record/replay (1 vCPU): an execution position; every
+ *                frame the guest sent at a position <= sent_pos was sent.
+ *   sent_frames  epochs (SMP, between epochs): a count of frames; every
+ *                frame with sequence number < sent_frames was sent.
  */
 struct kvm_ft_vmm_net_sent {
 	struct kvm_ft_rec_hdr hdr;
-	__u64 sent_pos;
+	union {
+		__u64 sent_pos;		/* record/replay: a position */
+		__u64 sent_frames;	/* epochs: a frame count */
+	};
 };
 
 /*
