@@ -1,12 +1,8 @@
 // epochs.h - the replication mode by epochs (mode.h), for any number of
-// vCPUs (Documentation/ftvmm.md, "SMP").
-//
-// Every vCPU runs on its own thread; device emulation is serialised by
-// Machine::io_mu() (one mutex around each bus dispatch and around the
-// interrupt delivery to vCPU 0, the only vCPU that gets device
-// interrupts). There is no instruction replay: a recorder stops all vCPUs
-// at the end of each epoch and logs one checkpoint of all of them
-// (EPOCH_BEGIN .. EPOCH_END, uapi/linux/kvm_ft_vmm.h). Console bytes of an
+// vCPUs (Documentation/ftvmm.md, "SMP"). There is no instruction replay:
+// a recorder stops all vCPUs at the end of each epoch and logs one
+// checkpoint of all of them (EPOCH_BEGIN .. EPOCH_END,
+// uapi/linux/kvm_ft_vmm.h). Console bytes of an
 // epoch, and its virtio-blk writes, are tagged with the log position
 // after its EPOCH_END and are released once the peer acknowledged it
 // (output rule); writes not yet released travel in each epoch's device
@@ -16,28 +12,7 @@
 // epochs the primary logs NET_SENT: how many frames it has put on the
 // wire, so that a secondary does not send those again.
 //
-// vCPU 0 wake-up protocol (who writes what; all under mu_):
-//   wake0_     set by the rx poller thread (a frame waits in the tap), by
-//              the receiveq notify hook (the guest added buffers while
-//              frames waited) and by another vCPU's I/O that raised a PIC
-//              line; each setter also sets vCPU 0's immediate_exit and
-//              signals it, so that a vCPU 0 inside or entering KVM_RUN
-//              comes out; cleared by vCPU 0 when it leaves its HLT wait.
-//   rx_wait_   set by the poller when the tap is readable; cleared by
-//              vCPU 0 (io_mu held) once a Receive found the tap empty.
-//              The poller polls again only after it is cleared: one
-//              wake-up per burst, never a busy loop.
-//   rx_starved_ set by vCPU 0 when frames wait but the guest offers no
-//              buffer; cleared by the notify hook, which then wakes vCPU 0.
-//   tx_wait_   set by the transmit hook (any vCPU, io_mu held) when the
-//              guest sent a frame, with cv_ notified; read and cleared by
-//              the epoch thread, which then ends the epoch min_epoch_ns
-//              after its start. Cleared only with every vCPU parked, so
-//              a frame sent in the next epoch sets it again.
-// vCPU 0 clears immediate_exit at the top of its loop and only then reads
-// rx_wait_ (in DeliverIrq): a setter that came before the clear is seen
-// by that read, one after it makes the next KVM_RUN return at once.
-// Lock order: io_mu, then mu_.
+// The vCPU threads and their wake-up protocol: vcpus.h.
 //
 // A replayer applies each complete epoch to its memory and vCPU/device
 // state without running the guest; with go-live it then runs on as the
@@ -47,21 +22,18 @@
 // and sending that epoch's held frames the primary had not reported sent
 // (NetLink::kEpochs); a peer may see a duplicate frame, never a loss.
 //
-// Thread safety: one Epochs is driven by one thread (Run, ApplyLog); it
-// starts and joins the vCPU threads itself.
+// Thread safety: one Epochs is driven by one thread (Run, ApplyLog, Follow);
+// its Vcpus start and join the vCPU threads.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/status.h"
+#include "epoch/vcpus.h"
 #include "ftlog/sink.h"
 #include "ftlog/source.h"
 #include "machine/machine.h"
@@ -124,34 +96,20 @@ public:
 	void AddStats(nlohmann::json *j) const override;
 	uint64_t frames_resent() const override { return st_.net_resent; }
 	// From another thread: stops a running VM; Run returns `why`.
-	void Abort(const Status &why) { Fail(why); }
+	void Abort(const Status &why) { vcpus_.Fail(why); }
 	const EpochStats &stats() const { return st_; }
-	// For a diagnosis: the wake-up protocol's flags and where vCPU 0 is
-	// (running, halted, parked), as one line.
-	std::string WakeState();
+	// For a diagnosis: the wake-up protocol's flags and where vCPU 0 is.
+	std::string WakeState() { return vcpus_.WakeState(); }
 
 	// Console bytes of a running epoch carry this tag until its end.
 	static constexpr uint64_t kEpochPending = UINT64_MAX;
 
 private:
-	void VcpuLoop(unsigned i);
-	Status HandleExit(unsigned i, bool *halted);
-	bool DeliverIrq();
-	void Stop();
-	void Resume();
 	Status WriteEpoch();
 	// Between epochs: NET_SENT, if more frames were sent since the last.
 	Status LogNetSent();
-	// vCPU 0, io_mu held: frames from the tap into the guest's buffers.
-	void NetInput();
-	// The rx poller thread (primary with --net).
-	void RxPoller();
-	// mu_ held: vCPU 0 must look at its devices (protocol above).
-	void WakeVcpu0Locked();
 	Status ApplyEpoch(const kvm_ft_rec_hdr *begin, RecordSource *src, bool *complete);
 	Status NetSent(const kvm_ft_rec_hdr *r);
-	void Fail(const Status &s);
-	void Kick(unsigned i);
 
 	Machine *m_;
 	ModeConfig cfg_;
@@ -159,27 +117,7 @@ private:
 	Outputs out_;
 	uint64_t stop_every_ = 1;
 	std::function<Status()> at_epoch_;
-	std::vector<std::thread> thr_;
-	std::vector<pthread_t> tids_;
-
-	std::mutex mu_;			// guards the fields below
-	std::condition_variable cv_;
-	bool stop_ = false;		// vCPUs must park
-	bool ended_ = false;		// guest ended or failed
-	unsigned parked_ = 0;
-	int status_ = 0;
-	Status err_ = Status::Ok();
-
-	bool wake0_ = false;		// protocol above
-	bool rx_wait_ = false;
-	bool rx_starved_ = false;
-	bool tx_wait_ = false;
-	std::thread rx_thr_;
-	// Where vCPU 0 is (WakeState): written by vCPU 0 only.
-	enum Place { kInRun, kHaltedWait, kParked, kDevices };
-	std::atomic<int> vcpu0_at_{kDevices};
-	std::atomic<uint64_t> injected_{0};
-
+	Vcpus vcpus_;
 	uint64_t number_ = 0;		// epochs written
 	uint64_t net_sent_logged_ = 0;	// last NET_SENT count
 	EpochStats st_;
