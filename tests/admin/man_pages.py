@@ -16,6 +16,9 @@ import re
 import subprocess
 import sys
 
+import helpparse
+from helpparse import forms, help_forms
+
 build, src = sys.argv[1], sys.argv[2]
 FTCTL = os.path.join(build, "ftctl/ftctl")
 FTVMM = os.path.join(build, "ftvmm/ftvmm")
@@ -30,54 +33,11 @@ def err(msg):
 
 
 def run(*argv):
-    p = subprocess.run(argv, capture_output=True, text=True)
-    if p.returncode != 0:
-        err(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.strip()}")
-    return p.stdout
-
-
-def tokens(line):
-    """A usage form as tokens: no Markdown, brackets and bars apart."""
-    line = line.replace("`", "").replace("*", "").replace("…", "...")
-    line = re.sub(r"^(Usage:|where)\s", " ", line.strip())
-    return re.sub(r"([\[\]{}|])", r" \1 ", line).split()
-
-
-def strip_global(t):
-    """Drop ftctl's global options ([-j] [-s] [-p]) after the program."""
-    while len(t) >= 4 and t[0] == "ftctl" and t[1] == "[" and t[3] == "]" \
-            and re.fullmatch(r"-[jsp]", t[2]):
-        del t[1:4]
-    return t
-
-
-def forms(lines, prog):
-    """Join continuation lines into forms: a form starts with the program
-    name or is a definition "WORD := ..."."""
-    out = []
-    for line in lines:
-        t = tokens(line)
-        if not t:
-            continue
-        if t[0] == prog or (len(t) > 1 and t[1] == ":=") or not out:
-            out.append(t)
-        else:
-            out[-1] += t
-    return [" ".join(strip_global(t)) for t in out]
-
-
-def help_forms(text, prog):
-    """The usage lines of a help text: from "Usage:" to the first line that
-    is neither indented nor "where ..."."""
-    lines, on = [], False
-    for line in text.splitlines():
-        if line.startswith("Usage:"):
-            on = True
-        elif on and not (line.startswith(" ") or line.startswith("where ")):
-            break
-        if on:
-            lines.append(line)
-    return forms(lines, prog)
+    try:
+        return helpparse.run(*argv)
+    except RuntimeError as e:
+        err(str(e))
+        return ""
 
 
 def section(md, name):
@@ -120,19 +80,7 @@ for o in objects:
         t = f.split()
         if len(t) < 3 or t[1] != o:
             continue
-        # the command: the word after the object, or each alternative of
-        # a { ... | ... } group there
-        cmds = []
-        if t[2] == "{":
-            depth = 0
-            for i, w in enumerate(t[2:], 2):
-                depth += {"{": 1, "[": 1, "}": -1, "]": -1}.get(w, 0)
-                if depth == 1 and t[i - 1] in ("{", "|") and re.fullmatch(r"[a-z][a-z-]*", w):
-                    cmds.append(w)
-                if depth == 0:
-                    break
-        elif re.fullmatch(r"[a-z][a-z-]*", t[2]):
-            cmds.append(t[2])
+        cmds = [c for c, _ in helpparse.ftctl_commands(t, o) if c]
         for c in cmds:
             if c != "help" and not re.search(rf"`({o} )?{c}[` ]", md):
                 err(f"ftctl-{o}.8.md: command `{c}` is not described")
