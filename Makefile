@@ -3,7 +3,7 @@
 #   make check     all tests: unit, sanitizer, kernel selftests in a VM
 #   make demo      the furthest real end-to-end path, on this machine
 #   make bench     benchmarks (bench/, kernel benches in a VM)
-#   make install   install binaries, module source for DKMS, units, docs
+#   make install   binaries, units, man pages, completion, DKMS source, docs
 BUILD ?= build
 JOBS ?= 2
 PREFIX ?= /usr/local
@@ -31,8 +31,7 @@ bench: deps user kmod
 	sh bench/run.sh
 
 install: user kmod
-	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
-	sh scripts/install-extra.sh "$(DESTDIR)" "$(PREFIX)"
+	sh scripts/install.sh $(BUILD) "$(DESTDIR)" $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) build-asan

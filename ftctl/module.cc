@@ -215,9 +215,9 @@ int Monitor(const Options &o, const Args &a)
 	return EXIT_OK;
 }
 
-void Usage()
+void Usage(FILE *f)
 {
-	std::fprintf(stderr,
+	std::fprintf(f,
 		     "Usage: ftctl module show\n"
 		     "       ftctl module attach pid PID [ vcpus N ] [ ring-bytes BYTES ]\n"
 		     "       ftctl module detach id ID\n"
@@ -238,10 +238,10 @@ int DoModule(const Options &o, const Args &args)
 	if (Matches(args[0], "monitor"))
 		return Monitor(o, rest);
 	if (Matches(args[0], "help")) {
-		Usage();
+		Usage(stdout);
 		return EXIT_OK;
 	}
-	Usage();
+	Usage(stderr);
 	return Fail(o, EXIT_USAGE, "unknown command \"" + args[0] + "\"");
 }
 

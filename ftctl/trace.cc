@@ -228,9 +228,9 @@ int DoTrace(const Options &o, const Args &args)
 	int r = ParseArgs(o, args, &t);
 	if (r) {
 		if (r < 0)
-			std::fprintf(stderr, "Usage: ftctl trace { --pid PID [--vcpus N] | --session NAME [--socket PATH] }\n"
-				     "                   [--count N] [--timeout S]\n"
-				     "                   [--type exit|entry|pio|mmio|msr|inj_virq[,...]]\n");
+			std::printf("Usage: ftctl trace { --pid PID [--vcpus N] | --session NAME [--socket PATH] }\n"
+				    "                   [--count N] [--timeout S]\n"
+				    "                   [--type exit|entry|pio|mmio|msr|inj_virq[,...]]\n");
 		return r < 0 ? EXIT_OK : r;
 	}
 	RingSet rings;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # install-extra.sh DESTDIR PREFIX - what `make install` adds to the CMake
-# install (binaries, systemd units): the module source for DKMS, the uapi
-# headers, the documentation and man pages.
+# install (binaries, systemd units, man pages, bash completion): the module
+# source for DKMS, the uapi headers, the documentation.
 set -eu
 dest=$1 prefix=$2
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +13,6 @@ cp "$top"/kmod/ft_*.c "$top"/kmod/*.h "$top/kmod/Kbuild" "$top/kmod/Makefile" \
 cp "$top"/uapi/linux/*.h "$src/uapi/linux/"
 mkdir -p "$dest$prefix/include/linux"
 cp "$top"/uapi/linux/*.h "$dest$prefix/include/linux/"
-mkdir -p "$dest$prefix/share/doc/kvm-ft/man"
+mkdir -p "$dest$prefix/share/doc/kvm-ft"
 cp "$top"/Documentation/*.md "$dest$prefix/share/doc/kvm-ft/"
-cp "$top"/Documentation/man/*.md "$dest$prefix/share/doc/kvm-ft/man/"
 echo "installed module source in $src (dkms install kvm-ft/$ver)"
