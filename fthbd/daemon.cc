@@ -395,7 +395,7 @@ void Daemon::ServePassive(PeerConn *pc, const std::atomic<bool> &stop)
 	}
 	std::lock_guard<std::mutex> g(mu_);
 	channel_up_ = false;
-	Event("disconnected", st.msg());
+	Event("disconnected", st.ok() ? "stopping" : st.msg());
 }
 
 bool Daemon::TryFailover()
