@@ -4,31 +4,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/parse.h"
+
 namespace fthbd {
 
 using kvmft::Status;
+using kvmft::Trim;
 
 namespace {
-
-std::string Trim(const std::string &s)
-{
-	size_t b = s.find_first_not_of(" \t\r");
-	if (b == std::string::npos)
-		return "";
-	size_t e = s.find_last_not_of(" \t\r");
-	return s.substr(b, e - b + 1);
-}
-
-Status Uint(const std::string &v, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long n = std::strtoul(v.c_str(), &end, 10);
-	if (v.empty() || *end || n < lo || n > hi)
-		return Status::Error(EINVAL, "\"" + v + "\" is not a number in " +
-						     std::to_string(lo) + ".." + std::to_string(hi));
-	*out = static_cast<unsigned>(n);
-	return Status::Ok();
-}
 
 // "ADDR [dev IFNAME]" -> ADDR, IFNAME
 Status AddrDev(const std::string &v, std::string *addr, std::string *dev)
@@ -58,12 +41,12 @@ Status Set(Config *c, const std::string &k, const std::string &v)
 	else if (k == "app") c->app = v;
 	else if (k == "lock_area") c->lock_area = v;
 	else if (k == "ping") c->ping.push_back(v);
-	else if (k == "host_id") return Uint(v, 1, 2000, &c->host_id);
-	else if (k == "heartbeat_interval_ms") return Uint(v, 10, 10000, &c->heartbeat_interval_ms);
-	else if (k == "timeout_ms") return Uint(v, 100, 600000, &c->timeout_ms);
-	else if (k == "acquire_timeout_ms") return Uint(v, 100, 600000, &c->acquire_timeout_ms);
-	else if (k == "connect_timeout_ms") return Uint(v, 10, 60000, &c->connect_timeout_ms);
-	else if (k == "max_unsafe_mb") return Uint(v, 1, 65536, &c->max_unsafe_mb);
+	else if (k == "host_id") return kvmft::ParseUint(v, 1, 2000, &c->host_id);
+	else if (k == "heartbeat_interval_ms") return kvmft::ParseUint(v, 10, 10000, &c->heartbeat_interval_ms);
+	else if (k == "timeout_ms") return kvmft::ParseUint(v, 100, 600000, &c->timeout_ms);
+	else if (k == "acquire_timeout_ms") return kvmft::ParseUint(v, 100, 600000, &c->acquire_timeout_ms);
+	else if (k == "connect_timeout_ms") return kvmft::ParseUint(v, 10, 60000, &c->connect_timeout_ms);
+	else if (k == "max_unsafe_mb") return kvmft::ParseUint(v, 1, 65536, &c->max_unsafe_mb);
 	else if (k == "mode") {
 		if (v != "sync" && v != "async")
 			return Status::Error(EINVAL, "mode is sync or async");

@@ -45,12 +45,8 @@ echo "$mode: 64 KiB writes $m64 MB/s ($(ratio "$m64" "$plain64") of plain)," \
 client 60
 wait_acked 100 20 || fail "no acknowledgements"
 t0=$(now_ms)
-for p in $(ip netns pids "$NA"); do kill -9 "$p" 2>/dev/null || true; done
-ip -n "$NA" link set pub0 down
-ip -n "$NA" link set hb0 down
-sleep 0.2
-n=$(acked)
-wait_acked $((n + 1)) 30 || fail "no failover"
+kill_active
+wait_acked $((before + 1)) 30 || fail "no failover"
 el=$(($(now_ms) - t0))
 dead=$("$FTCTL" -j lock show "$T/lock.area" | sed -n 's/.*"host_dead_ms":\([0-9]*\).*/\1/p')
 echo "$mode failover: $el ms from SIGKILL to the first acknowledgement from b" \

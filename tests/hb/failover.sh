@@ -13,13 +13,7 @@ start_pair
 client 60
 wait_acked 200 20 || fail "the client got $(acked) acknowledgements from a"
 t0=$(now_ms)
-# Server a dies: every process killed, its links dead with it (a crash
-# of fthbd alone on a live server is not this case; see fthbd.md).
-for p in $(ip netns pids "$NA"); do kill -9 "$p" 2>/dev/null || true; done
-ip -n "$NA" link set pub0 down
-ip -n "$NA" link set hb0 down
-sleep 0.2 # a reply already on its way may still land
-before=$(acked)
+kill_active
 wait_acked $((before + 1)) 30 || fail "no acknowledgement from the new active ($(acked) acked)"
 t1=$(now_ms)
 has_pub "$NB" || fail "b answers but does not hold $PUB"

@@ -170,3 +170,15 @@ start_pair() {
 	start b "$NB"
 	wait_for b '"synchronised":true' 15 || fail "b did not synchronise: $(show b)"
 }
+
+# kill_active: server a dies: every process in it killed with SIGKILL,
+# its links dead with it (a crash of fthbd alone on a live server is not
+# this case; see Documentation/fthbd.md). Then the acknowledgement count
+# once replies already on their way have landed.
+kill_active() {
+	for p in $(ip netns pids "$NA"); do kill -9 "$p" 2>/dev/null || true; done
+	ip -n "$NA" link set pub0 down
+	ip -n "$NA" link set hb0 down
+	sleep 0.2
+	before=$(acked)
+}
