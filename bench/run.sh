@@ -18,3 +18,5 @@ echo "== CRC-32C"
 [ -x "$build/bench/log/crc_bench" ] && "$build/bench/log/crc_bench" --benchmark_min_time=0.2
 echo "== ftlogd"
 sh "$top/bench/logd/run.sh" "$build"
+echo "== fthbd"
+sh "$top/bench/hb/run.sh" "$build"

@@ -59,5 +59,6 @@ int DoTrace(const Options &o, const Args &args);
 int DoLock(const Options &o, const Args &args);
 int DoSession(const Options &o, const Args &args);
 int DoMonitor(const Options &o, const Args &args);
+int DoService(const Options &o, const Args &args);
 
 } // namespace ftctl

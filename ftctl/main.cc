@@ -44,6 +44,7 @@ const Object kObjects[] = {
 	{"lock", DoLock},
 	{"session", DoSession},
 	{"monitor", DoMonitor},
+	{"service", DoService},
 };
 
 void Usage(FILE *f)
@@ -51,7 +52,7 @@ void Usage(FILE *f)
 	std::fprintf(f,
 		     "Usage: ftctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 		     "       ftctl -V\n"
-		     "where  OBJECT := { module | trace | lock | session | monitor }\n"
+		     "where  OBJECT := { module | trace | lock | session | monitor | service }\n"
 		     "       OPTIONS := { -j[son] | -p[retty] | -s[tatistics] | -V[ersion] }\n");
 }
 

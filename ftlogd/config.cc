@@ -4,20 +4,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/parse.h"
+
 namespace ftlogd {
 
 using kvmft::Status;
+using kvmft::Trim;
+using kvmft::ParseUint;
 
 namespace {
-
-std::string Trim(const std::string &s)
-{
-	size_t b = s.find_first_not_of(" \t\r");
-	if (b == std::string::npos)
-		return "";
-	size_t e = s.find_last_not_of(" \t\r");
-	return s.substr(b, e - b + 1);
-}
 
 std::vector<std::string> Words(const std::string &s)
 {
@@ -27,17 +22,6 @@ std::vector<std::string> Words(const std::string &s)
 	while (in >> x)
 		w.push_back(x);
 	return w;
-}
-
-Status ParseUint(const std::string &v, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long n = std::strtoul(v.c_str(), &end, 10);
-	if (v.empty() || *end || n < lo || n > hi)
-		return Status::Error(EINVAL, "\"" + v + "\" is not a number in " +
-						     std::to_string(lo) + ".." + std::to_string(hi));
-	*out = static_cast<unsigned>(n);
-	return Status::Ok();
 }
 
 // "ADDR [dev IFNAME]"

@@ -7,7 +7,7 @@ PKGS="build-essential cmake pkg-config git kmod cpio xz-utils iproute2
  busybox-static libmnl-dev libnl-route-3-dev catch2 libcli11-dev libfmt-dev
  nlohmann-json3-dev libssl-dev libbenchmark-dev spin bpftrace clang
  libclang-rt-14-dev zlib1g-dev go-md2man man-db groff-base python3
- bash-completion"
+ bash-completion libfuse3-dev fuse3 libsqlite3-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
