@@ -18,7 +18,6 @@ void Help(FILE *f)
 {
 	std::fprintf(f,
 		     "Usage: ftctl service show [ NAME ] [ socket PATH ]\n"
-		     "       ftctl service switchover NAME [ socket PATH ]\n"
 		     "PATH defaults to $FTHBD_SOCKET or /run/fthbd/fthbd.sock\n");
 }
 
@@ -83,20 +82,16 @@ int DoService(const Options &o, const Args &a)
 			return Fail(o, EXIT_USAGE,
 				    "unexpected \"" + a[i] + "\", try \"ftctl service help\"");
 	}
-	bool show = Matches(a[0], "show");
-	if (!show && !Matches(a[0], "switchover"))
+	if (!Matches(a[0], "show"))
 		return Fail(o, EXIT_USAGE, "unknown command \"" + a[0] + "\", try \"ftctl service help\"");
-	if (!show && name.empty())
-		return Fail(o, EXIT_USAGE, "switchover needs the service NAME");
 	json rep;
-	int rc = Ask(o, sock, {{"cmd", show ? "show" : "switchover"}, {"service", name}}, &rep);
+	int rc = Ask(o, sock, {{"cmd", "show"}, {"service", name}}, &rep);
 	if (rc != EXIT_OK)
 		return rc;
 	if (!name.empty() && rep.value("service", "") != name)
 		return Fail(o, EXIT_ERROR, "fthbd at " + sock + " protects \"" +
 						   rep.value("service", "") + "\", not \"" + name + "\"");
-	if (show)
-		PrintShow(o, rep);
+	PrintShow(o, rep);
 	return EXIT_OK;
 }
 

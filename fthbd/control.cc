@@ -28,9 +28,6 @@ void Daemon::ControlLoop()
 		if (cmd == "show") {
 			resp = Show();
 			resp["ok"] = true;
-		} else if (cmd == "switchover") {
-			resp = {{"ok", false},
-				{"error", "switchover is not implemented yet (Documentation/fthbd.md)"}};
 		} else {
 			resp = {{"ok", false}, {"error", "unknown command \"" + cmd + "\""}};
 		}
