@@ -17,6 +17,7 @@
 #include "channel/unix_msg.h"
 #include "client.h"
 #include "log/ring_io.h"
+#include "logd_client/request.h"
 #include "ring/ring.h"
 
 using kvmft::MonotonicNs;

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/unix_msg.h"
-#include "client.h"
+#include "logd_client/request.h"
 #include "machine.h"
 
 namespace kvmft::vmm {

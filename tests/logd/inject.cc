@@ -8,6 +8,8 @@
 // and waits for its ACK. Exit 0 if every expectation held.
 //
 //   ftlog-inject CA CERT KEY PEER_NAME PEER_ADDR:PORT SESSION
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
