@@ -17,7 +17,7 @@
 
 #include "channel/net.h"
 #include "channel/tls.h"
-#include "client.h"
+#include "diag.h"
 #include "link.h"
 #include "ring/ring.h"
 

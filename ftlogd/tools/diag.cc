@@ -1,5 +1,5 @@
-// client.cc - DIAG records.
-#include "client.h"
+// diag.cc - DIAG records (diag.h).
+#include "diag.h"
 
 #include <algorithm>
 #include <cstring>

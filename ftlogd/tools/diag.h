@@ -1,5 +1,7 @@
-// client.h - what ftlogd's diagnostic tools share: the DIAG record they
-// exchange (Documentation/wire-protocol.md, "Diagnostic records").
+// diag.h - the DIAG record ftlogd's diagnostic and test tools exchange
+// (Documentation/wire-protocol.md, "Diagnostic records"): ftlog-gen
+// writes them, ftlog-check verifies them, ftlog-inject sends them in
+// frames.
 #pragma once
 
 #include <linux/kvm_ft.h>
