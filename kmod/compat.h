@@ -9,6 +9,7 @@
 #define KVM_FT_COMPAT_H
 
 #include <linux/version.h>
+#include <linux/kprobes.h>
 #include <linux/mm.h>
 
 /*
@@ -29,6 +30,26 @@ static inline void wrapper_vm_flags_clear(struct vm_area_struct *vma,
 #else
 	vma->vm_flags &= ~flags;
 #endif
+}
+
+/*
+ * kallsyms_lookup_name() is not exported since 5.7. Its address is where
+ * a kprobe on it lands: register one, read kp.addr, unregister it.
+ * Returns the function, or NULL when it cannot be probed (no kprobes or
+ * no kallsyms). Process context: register_kprobe() sleeps.
+ */
+typedef unsigned long (*wrapper_kallsyms_lookup_name_t)(const char *name);
+
+static inline wrapper_kallsyms_lookup_name_t wrapper_get_kallsyms_lookup_name(void)
+{
+	struct kprobe kp = { .symbol_name = "kallsyms_lookup_name" };
+	wrapper_kallsyms_lookup_name_t fn;
+
+	if (register_kprobe(&kp) < 0)
+		return NULL;
+	fn = (wrapper_kallsyms_lookup_name_t)kp.addr;
+	unregister_kprobe(&kp);
+	return fn;
 }
 
 #endif /* KVM_FT_COMPAT_H */

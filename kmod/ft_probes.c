@@ -16,24 +16,23 @@
  * The exit reason is not a kvm_exit argument; it comes from
  * kvm_x86_ops.get_exit_info(), as the tracepoint's own fast-assign does.
  * kvm_x86_ops is not exported, so its address comes from kallsyms, whose
- * lookup function is found through a kprobe. Without it, EXIT records
- * carry KVM_FT_EXIT_REASON_UNKNOWN and the feature bit is clear.
+ * lookup function is found through a kprobe (compat.h). Without it, EXIT
+ * records carry KVM_FT_EXIT_REASON_UNKNOWN and the feature bit is clear.
  * kvm_get_running_vcpu() is exported, but calling it would make kvm_ft.ko
  * depend on kvm.ko (which may load after us): it is looked up the same
  * way when kvm.ko arrives.
  */
-#include <linux/kallsyms.h>
-#include <linux/kprobes.h>
 #include <linux/kvm_host.h>
 #include <linux/module.h>
 #include <linux/tracepoint.h>
+#include "compat.h"
 #include "ft_internal.h"
 
 u64 ft_features = KVM_FT_FEAT_RING | KVM_FT_FEAT_EXIT | KVM_FT_FEAT_PIO |
 		  KVM_FT_FEAT_MMIO | KVM_FT_FEAT_MSR | KVM_FT_FEAT_INJ_VIRQ |
 		  KVM_FT_FEAT_ENTRY | KVM_FT_FEAT_ATTACH_PID | KVM_FT_FEAT_APPEND;
 
-static unsigned long (*ft_lookup_name)(const char *name);
+static wrapper_kallsyms_lookup_name_t ft_lookup_name;
 static struct kvm_x86_ops *ft_x86_ops;	/* kvm.ko's, while it is loaded */
 /* kvm.ko's kvm_get_running_vcpu(), while it is loaded (via kallsyms). */
 static struct kvm_vcpu *(*ft_running_vcpu)(void);
@@ -282,21 +281,11 @@ static struct notifier_block ft_tp_nb = {
 	.notifier_call = ft_tp_notify,
 };
 
-static void ft_find_lookup_name(void)
-{
-	struct kprobe kp = { .symbol_name = "kallsyms_lookup_name" };
-
-	if (register_kprobe(&kp) < 0) {
-		pr_info("kvm_ft: no kallsyms: exit reasons unavailable\n");
-		return;
-	}
-	ft_lookup_name = (void *)kp.addr;
-	unregister_kprobe(&kp);
-}
-
 int ft_probes_init(void)
 {
-	ft_find_lookup_name();
+	ft_lookup_name = wrapper_get_kallsyms_lookup_name();
+	if (!ft_lookup_name)
+		pr_info("kvm_ft: no kallsyms: exit reasons unavailable\n");
 	return register_tracepoint_module_notifier(&ft_tp_nb);
 }
 

@@ -118,6 +118,31 @@ static bool ft_ring_put(struct ft_ring *r, const void *rec, u32 len)
 	return true;
 }
 
+/*
+ * Write the LOST record @r owes, stamped @now: it counts the pending_lost
+ * records dropped since the last that fit (the first of them numbered
+ * seq - pending_lost). Once it is in, the overflow is over; if it does not
+ * fit, it stays owed. Owner of busy.
+ */
+static void ft_ring_put_lost(struct ft_ring *r, u64 now)
+{
+	struct kvm_ft_rec_lost l = {
+		.hdr.type = KVM_FT_REC_LOST,
+		.hdr.flags = KVM_FT_RECF_KERNEL,
+		.hdr.len = sizeof(l),
+		.hdr.vcpu = r->vcpu,
+		.hdr.seq = r->seq - r->pending_lost,
+		.hdr.pos = r->exits,
+		.hdr.ts_ns = now,
+		.count = r->pending_lost,
+	};
+
+	if (ft_ring_put(r, &l, sizeof(l))) {
+		r->pending_lost = 0;
+		r->overflowing = false;
+	}
+}
+
 /* How far the consumer has read: consumer_pos, or read_pos if beyond. */
 static u64 ft_ring_seen(const struct ft_ring *r)
 {
@@ -149,23 +174,8 @@ bool ft_ring_write(struct ft_vm *vm, struct ft_ring *r,
 		cpu_relax();		/* an append: bounded, see file comment */
 	}
 	start = r->head;
-	if (r->pending_lost) {
-		struct kvm_ft_rec_lost l = {
-			.hdr.type = KVM_FT_REC_LOST,
-			.hdr.flags = KVM_FT_RECF_KERNEL,
-			.hdr.len = sizeof(l),
-			.hdr.vcpu = r->vcpu,
-			.hdr.seq = r->seq - r->pending_lost,
-			.hdr.pos = r->exits,
-			.hdr.ts_ns = now,
-			.count = r->pending_lost,
-		};
-
-		if (ft_ring_put(r, &l, sizeof(l))) {
-			r->pending_lost = 0;
-			r->overflowing = false;
-		}
-	}
+	if (r->pending_lost)
+		ft_ring_put_lost(r, now);
 	rec->flags |= KVM_FT_RECF_KERNEL;
 	rec->len = len;
 	rec->vcpu = r->vcpu;
@@ -218,23 +228,8 @@ int ft_ring_append(struct ft_vm *vm, struct ft_ring *r,
 	while (atomic_cmpxchg_acquire(&r->busy, 0, FT_BUSY_APPEND) != 0)
 		cpu_relax();
 	now = ktime_get_ns();
-	if (r->pending_lost) {
-		struct kvm_ft_rec_lost l = {
-			.hdr.type = KVM_FT_REC_LOST,
-			.hdr.flags = KVM_FT_RECF_KERNEL,
-			.hdr.len = sizeof(l),
-			.hdr.vcpu = r->vcpu,
-			.hdr.seq = r->seq - r->pending_lost,
-			.hdr.pos = r->exits,
-			.hdr.ts_ns = now,
-			.count = r->pending_lost,
-		};
-
-		if (ft_ring_put(r, &l, sizeof(l))) {
-			r->pending_lost = 0;
-			r->overflowing = false;
-		}
-	}
+	if (r->pending_lost)
+		ft_ring_put_lost(r, now);
 	rec->flags = 0;
 	rec->vcpu = r->vcpu;
 	rec->seq = r->seq;

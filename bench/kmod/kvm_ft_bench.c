@@ -25,8 +25,8 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
-#include "../../selftests/kvm_ft/ftsession.h"
-#include "../../selftests/kvm_ft/microvm.h"
+#include "ftsession.h"
+#include "microvm.h"
 
 static double now(void)
 {

@@ -5,9 +5,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${BUILD:-$top/build}/bench-kmod
 mkdir -p "$out"
 make -s -C "$top/kmod"
-cc -O2 -Wall -Werror -pthread -I"$top/uapi" -o "$out/kvm_ft_bench" \
-	"$top/bench/kmod/kvm_ft_bench.c" "$top/selftests/kvm_ft/ftsession.c" \
-	"$top/selftests/kvm_ft/microvm.c"
+# The selftests' ring consumer and micro-guests (selftests/lib).
+make -s -C "$top/selftests/lib" OUTPUT="$out"
+cc -O2 -Wall -Werror -pthread -I"$top/uapi" -I"$top/selftests/lib" -o "$out/kvm_ft_bench" \
+	"$top/bench/kmod/kvm_ft_bench.c" "$out/libkvmft_selftest.a"
 "$top/selftests/rig/mkinitramfs.sh" "$out/bench.cpio.gz" \
 	"$top/bench/kmod/vm_payload.sh" "$top/kmod/kvm_ft.ko:/lib/kvm_ft.ko" \
 	"$out/kvm_ft_bench"

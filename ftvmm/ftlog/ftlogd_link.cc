@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/unix_msg.h"
-#include "client.h"
 #include "base/clock.h"
+#include "logd_client/request.h"
 
 namespace kvmft::vmm {
 

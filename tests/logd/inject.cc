@@ -8,6 +8,8 @@
 // and waits for its ACK. Exit 0 if every expectation held.
 //
 //   ftlog-inject CA CERT KEY PEER_NAME PEER_ADDR:PORT SESSION
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -15,7 +17,7 @@
 
 #include "channel/net.h"
 #include "channel/tls.h"
-#include "client.h"
+#include "diag.h"
 #include "link.h"
 #include "ring/ring.h"
 

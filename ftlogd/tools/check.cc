@@ -12,7 +12,8 @@
 
 #include "base/cpu_time.h"
 #include "channel/unix_msg.h"
-#include "client.h"
+#include "diag.h"
+#include "logd_client/request.h"
 #include "ring/ring.h"
 
 using kvmft::MonotonicNs;

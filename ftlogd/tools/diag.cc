@@ -1,38 +1,15 @@
-// client.cc - control socket request and DIAG records.
-#include "client.h"
+// diag.cc - DIAG records (diag.h).
+#include "diag.h"
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
-#include "channel/unix_msg.h"
 #include "log/crc32c.h"
 
 namespace ftlogd {
 
 using kvmft::Status;
-
-Status Request(int fd, const nlohmann::json &req, const std::vector<int> &fds,
-	       nlohmann::json *rep, std::vector<kvmft::UniqueFd> *rfds)
-{
-	Status st = kvmft::SendMsg(fd, req, fds);
-	if (!st.ok())
-		return st;
-	std::vector<kvmft::UniqueFd> got;
-	for (;;) {
-		kvmft::MsgResult r = kvmft::RecvMsg(fd, rep, &got, &st);
-		if (r == kvmft::MsgResult::kClosed)
-			return Status::Error(ECONNRESET, "ftlogd closed the control connection");
-		if (r != kvmft::MsgResult::kMsg)
-			return st;
-		if (!rep->contains("event"))
-			break;
-	}
-	if (!rep->value("ok", false))
-		return Status::Error(EIO, rep->value("error", "request failed"));
-	if (rfds)
-		*rfds = std::move(got);
-	return Status::Ok();
-}
 
 namespace {
 

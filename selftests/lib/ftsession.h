@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * ftsession.h - minimal C consumer of kvm_ft session rings for the
- * selftests (the product's consumer is lib/ring, in C++; this one is
- * deliberately separate so the tests check the ABI, not our library).
+ * selftests and bench/kmod (the product's consumer is lib/ring, in C++;
+ * this one is deliberately separate so the tests check the ABI, not our
+ * library).
  */
 #ifndef KVM_FT_FTSESSION_H
 #define KVM_FT_FTSESSION_H

@@ -15,8 +15,9 @@
 
 #include "base/cpu_time.h"
 #include "channel/unix_msg.h"
-#include "client.h"
+#include "diag.h"
 #include "log/ring_io.h"
+#include "logd_client/request.h"
 #include "ring/ring.h"
 
 using kvmft::MonotonicNs;

@@ -1,24 +1,17 @@
-// client.h - what ftlogd's diagnostic tools share: a control socket
-// request, and the DIAG record they exchange (Documentation/
-// wire-protocol.md, "Diagnostic records").
+// diag.h - the DIAG record ftlogd's diagnostic and test tools exchange
+// (Documentation/wire-protocol.md, "Diagnostic records"): ftlog-gen
+// writes them, ftlog-check verifies them, ftlog-inject sends them in
+// frames.
 #pragma once
 
 #include <linux/kvm_ft.h>
 
-#include <nlohmann/json.hpp>
-
-#include <string>
+#include <cstdint>
 #include <vector>
 
 #include "base/status.h"
-#include "base/unique_fd.h"
 
 namespace ftlogd {
-
-// Sends req (with fds) and waits for the reply (skipping pushed events).
-// A reply with "ok": false becomes an error with its text.
-kvmft::Status Request(int fd, const nlohmann::json &req, const std::vector<int> &fds,
-		      nlohmann::json *rep, std::vector<kvmft::UniqueFd> *rfds = nullptr);
 
 // A diagnostic record: written by ftlog-gen, verified by ftlog-check.
 constexpr uint16_t kRecDiag = KVM_FT_REC_CTRL_FIRST + 0xf0;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * microvm.h - tiny real-mode KVM guests for the kvm_ft selftests, in the
- * way KVM's own selftests and crosvm's mmio_and_pio test do it: a few
- * bytes of guest code, a run loop the test drives exit by exit.
+ * microvm.h - tiny real-mode KVM guests for the kvm_ft selftests and
+ * bench/kmod, in the way KVM's own selftests and crosvm's mmio_and_pio
+ * test do it: a few bytes of guest code, a run loop the test drives exit
+ * by exit.
  *
  * Guest memory: 32 KiB at GPA 0 (IVT at 0, code at 0x1000, handlers at
  * 0x1100, stack below 0x7000). GPA 0x9000 is not backed: accesses there
