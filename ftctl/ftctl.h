@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 struct Options {
 	bool json = false;   // -j: JSON output
@@ -61,4 +61,4 @@ int DoSession(const Options &o, const Args &args);
 int DoMonitor(const Options &o, const Args &args);
 int DoService(const Options &o, const Args &args);
 
-} // namespace ftctl
+} // namespace kvmft::ctl

@@ -8,7 +8,7 @@
 
 using kvmft::Status;
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 Genl::~Genl()
 {
@@ -252,4 +252,4 @@ std::vector<const nlattr *> Children(const nlattr *n)
 	return out;
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl

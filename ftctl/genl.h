@@ -13,7 +13,7 @@
 
 #include "base/status.h"
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 class Genl {
 public:
@@ -53,4 +53,4 @@ std::vector<const nlattr *> ParseNested(const nlattr *a, int max);
 // The attributes nested in @a, in order.
 std::vector<const nlattr *> Children(const nlattr *a);
 
-} // namespace ftctl
+} // namespace kvmft::ctl

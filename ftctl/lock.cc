@@ -21,7 +21,7 @@
 using namespace kvmft;
 using namespace kvmft::lock;
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 namespace {
 
@@ -411,4 +411,4 @@ int DoLock(const Options &o, const Args &args)
 	return Fail(o, EXIT_USAGE, "lock: unknown command \"" + cmd + "\"");
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl

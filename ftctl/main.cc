@@ -5,7 +5,7 @@
 #include <cstring>
 #include <iostream>
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 int Fail(const Options &o, int code, const std::string &msg)
 {
@@ -26,9 +26,9 @@ bool Matches(const std::string &word, const char *full)
 	return !word.empty() && std::strncmp(full, word.c_str(), word.size()) == 0;
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl
 
-using namespace ftctl;
+using namespace kvmft::ctl;
 
 namespace {
 

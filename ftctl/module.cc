@@ -16,7 +16,7 @@
 
 using kvmft::Status;
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 namespace {
 
@@ -245,4 +245,4 @@ int DoModule(const Options &o, const Args &args)
 	return Fail(o, EXIT_USAGE, "unknown command \"" + args[0] + "\"");
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl

@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 std::string Record::text() const
 {
@@ -22,4 +22,4 @@ void Record::Emit() const
 	std::fflush(stdout);
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl

@@ -14,7 +14,7 @@
 
 #include "ftctl.h"
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 class Record {
 public:
@@ -61,4 +61,4 @@ private:
 	std::string text_;
 };
 
-} // namespace ftctl
+} // namespace kvmft::ctl

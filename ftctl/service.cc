@@ -8,7 +8,7 @@
 #include "ftctl.h"
 #include "print.h"
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 using nlohmann::json;
 
@@ -95,4 +95,4 @@ int DoService(const Options &o, const Args &a)
 	return EXIT_OK;
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl

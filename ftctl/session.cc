@@ -16,7 +16,7 @@
 
 using nlohmann::json;
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 namespace {
 
@@ -294,4 +294,4 @@ int DoMonitor(const Options &o, const Args &a)
 	return EXIT_OK;
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl

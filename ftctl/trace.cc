@@ -24,7 +24,7 @@ using kvmft::RingConsumer;
 using kvmft::RingSet;
 using kvmft::Status;
 
-namespace ftctl {
+namespace kvmft::ctl {
 
 namespace {
 
@@ -315,4 +315,4 @@ int DoTrace(const Options &o, const Args &args)
 	return code;
 }
 
-} // namespace ftctl
+} // namespace kvmft::ctl

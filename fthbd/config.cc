@@ -6,7 +6,7 @@
 
 #include "base/parse.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 using kvmft::Status;
 using kvmft::Trim;
@@ -120,4 +120,4 @@ Status LoadConfig(const std::string &path, Config *c)
 	return ParseConfig(s.str(), c).Wrap(path);
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -8,7 +8,7 @@
 #include "base/status.h"
 #include "channel/net.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 enum class Mode { kSync, kAsync };
 enum class Role { kActive, kPassive };
@@ -47,4 +47,4 @@ struct Config {
 kvmft::Status ParseConfig(const std::string &text, Config *c);
 kvmft::Status LoadConfig(const std::string &path, Config *c);
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -5,7 +5,7 @@
 #include "channel/unix_msg.h"
 #include "daemon.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 using nlohmann::json;
 
@@ -35,4 +35,4 @@ void Daemon::ControlLoop()
 	}
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -15,7 +15,7 @@
 #include "channel/net.h"
 #include "identity.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 using kvmft::Status;
 using kvmft::UniqueFd;
@@ -496,4 +496,4 @@ nlohmann::json Daemon::Show()
 	return j;
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -29,7 +29,7 @@
 #include "queue.h"
 #include "unsafe.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 class Daemon {
 public:
@@ -79,4 +79,4 @@ private:
 	unsigned failovers_ = 0;      // mu_
 };
 
-} // namespace fthbd
+} // namespace kvmft::hbd

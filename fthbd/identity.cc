@@ -19,7 +19,7 @@
 
 #include "base/unique_fd.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 using kvmft::Status;
 using kvmft::UniqueFd;
@@ -158,4 +158,4 @@ bool PingAny(const std::vector<std::string> &targets, int timeout_ms)
 	return false;
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -8,7 +8,7 @@
 
 #include "base/status.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 // cidr: "10.0.9.10/24". Adding an address already there is not an error.
 kvmft::Status AddAddress(const std::string &dev, const std::string &cidr);
@@ -19,4 +19,4 @@ kvmft::Status GratuitousArp(const std::string &dev, const std::string &cidr);
 // root). No targets: true.
 bool PingAny(const std::vector<std::string> &targets, int timeout_ms);
 
-} // namespace fthbd
+} // namespace kvmft::hbd

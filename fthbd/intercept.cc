@@ -11,7 +11,7 @@
 
 #include <cstring>
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 using kvmft::Status;
 
@@ -301,4 +301,4 @@ void Intercept::Stop()
 	fuse_ = nullptr;
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -19,7 +19,7 @@
 
 struct fuse;
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 class Intercept {
 public:
@@ -39,4 +39,4 @@ private:
 	std::thread loop_;
 };
 
-} // namespace fthbd
+} // namespace kvmft::hbd

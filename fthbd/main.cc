@@ -35,8 +35,8 @@ int main(int argc, char **argv)
 		std::fprintf(stderr, "usage: fthbd --config FILE\n");
 		return 2;
 	}
-	fthbd::Config c;
-	kvmft::Status st = fthbd::LoadConfig(conf, &c);
+	kvmft::hbd::Config c;
+	kvmft::Status st = kvmft::hbd::LoadConfig(conf, &c);
 	if (!st.ok()) {
 		std::fprintf(stderr, "fthbd: %s\n", st.msg().c_str());
 		return 2;
@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	sa.sa_handler = OnSignal;
 	sigaction(SIGTERM, &sa, nullptr);
 	sigaction(SIGINT, &sa, nullptr);
-	fthbd::Daemon d(c);
+	kvmft::hbd::Daemon d(c);
 	st = d.Run(g_stop);
 	if (!st.ok()) {
 		std::fprintf(stderr, "fthbd: %s\n", st.msg().c_str());

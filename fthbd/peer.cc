@@ -4,7 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 using kvmft::Status;
 using kvmft::TlsConn;
@@ -75,4 +75,4 @@ bool PeerConn::Next(Record *r, Status *err)
 	return true;
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

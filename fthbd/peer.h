@@ -11,7 +11,7 @@
 #include "channel/tls.h"
 #include "record.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 class PeerConn {
 public:
@@ -33,4 +33,4 @@ private:
 	size_t in_off_ = 0;
 };
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 using kvmft::Status;
 using kvmft::UniqueFd;
@@ -180,4 +180,4 @@ Status ApplyRecord(int dirfd, const Record &r)
 	return rc < 0 ? fail(OpName(r.op)) : Status::Ok();
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

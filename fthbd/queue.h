@@ -18,7 +18,7 @@
 #include "base/unique_fd.h"
 #include "record.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 class SafeQueue {
 public:
@@ -56,4 +56,4 @@ size_t PlanApply(const std::vector<Record> &recs, uint64_t after_seq);
 // write applies as many bytes as the active wrote.
 kvmft::Status ApplyRecord(int dirfd, const Record &r);
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -12,7 +12,7 @@
 
 #include "queue.h"
 
-using namespace fthbd;
+using namespace kvmft::hbd;
 
 namespace {
 

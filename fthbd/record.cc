@@ -5,7 +5,7 @@
 
 #include "log/crc32c.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 namespace {
 
@@ -118,4 +118,4 @@ Decoded Decode(const uint8_t *p, size_t avail, Record *r, size_t *used, std::str
 	return Decoded::kOk;
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -20,7 +20,7 @@
 
 #include "base/status.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 constexpr uint32_t kMagic = 0x42485446; // "FTHB"
 constexpr size_t kHeaderLen = 28;
@@ -70,4 +70,4 @@ enum class Decoded { kOk, kShort, kCorrupt };
 // payload layout; *why says which.
 Decoded Decode(const uint8_t *p, size_t avail, Record *r, size_t *used, std::string *why);
 
-} // namespace fthbd
+} // namespace kvmft::hbd

@@ -3,7 +3,7 @@
 
 #include <unistd.h>
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 int32_t UnsafeQueue::Update(Record r, const std::function<int32_t()> &op)
 {
@@ -107,4 +107,4 @@ UnsafeStats UnsafeQueue::Stats()
 	return {last_seq_, acked_, q_.size(), bytes_, synced_, queueing_};
 }
 
-} // namespace fthbd
+} // namespace kvmft::hbd

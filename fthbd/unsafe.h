@@ -26,7 +26,7 @@
 #include "config.h"
 #include "record.h"
 
-namespace fthbd {
+namespace kvmft::hbd {
 
 struct UnsafeStats {
 	uint64_t last_seq, acked_seq, queued, queued_bytes;
@@ -70,4 +70,4 @@ private:
 	bool queueing_ = true; // until the first loss, every record is kept
 };
 
-} // namespace fthbd
+} // namespace kvmft::hbd

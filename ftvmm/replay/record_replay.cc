@@ -415,6 +415,9 @@ Status RecordReplay::ReplayIo()
 		return Diverged("I/O exit without its I/O record in the log");
 	if (mmio) {
 		const auto *m = reinterpret_cast<const kvm_ft_rec_mmio *>(r);
+		if (m->reserved[0] || m->reserved[1] || m->reserved[2])
+			return Status::Error(EINVAL, fmt::format(
+				"replay: malformed MMIO record at position {}", r->pos));
 		bool wr = run->mmio.is_write;
 		if (m->gpa != run->mmio.phys_addr || m->len != run->mmio.len ||
 		    m->dir != (wr ? KVM_FT_DIR_OUT : KVM_FT_DIR_IN) ||

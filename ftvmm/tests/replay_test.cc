@@ -87,6 +87,35 @@ TEST_CASE("a tampered exit record is a divergence at its position")
 	CHECK(rep.s.msg().find("divergence at position 20:") != std::string::npos);
 }
 
+TEST_CASE("a non-zero reserved field of an EXIT or END record is refused, not replayed")
+{
+	Recorded r("rtc");
+	const auto clean = ReadFile(r.log);
+	for (uint16_t type : {uint16_t(KVM_FT_REC_VMM_EXIT), uint16_t(KVM_FT_REC_VMM_END)}) {
+		auto log = clean;
+		bool found = false;
+		for (auto &f : Frames(log)) {
+			if (f.rec->type != type || (type == KVM_FT_REC_VMM_EXIT && f.rec->pos != 20))
+				continue;
+			if (type == KVM_FT_REC_VMM_EXIT)
+				reinterpret_cast<kvm_ft_vmm_exit *>(f.rec)->reserved = 1;
+			else
+				reinterpret_cast<kvm_ft_vmm_end *>(f.rec)->reserved = 1;
+			FixCrc(log, f);
+			found = true;
+			break;
+		}
+		REQUIRE(found);
+		WriteFile(r.log, log);
+		GuestRun rep = ReplayGuest("rtc", r.log);
+		INFO(rep.s.msg());
+		CHECK(rep.s.err() == EINVAL);
+		CHECK(rep.s.msg().find(type == KVM_FT_REC_VMM_EXIT ? "malformed EXIT record at position 20"
+								    : "malformed END record") !=
+		      std::string::npos);
+	}
+}
+
 TEST_CASE("a tampered input value diverges where the guest's output changes")
 {
 	Recorded r("rtc");

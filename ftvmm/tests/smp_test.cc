@@ -201,6 +201,24 @@ TEST_CASE("smp record: replay applies every epoch, memory as on the primary", "[
 		CHECK(d.s.msg().find("console bytes") != std::string::npos);
 		CHECK(d.st.applied == data->rec->pos);
 
+		// A non-zero reserved field in an EPOCH_END (CRC fixed): that
+		// epoch is refused, not applied.
+		log = ReadFile(path);
+		frames = Frames(log);
+		const FrameRef *end = nullptr;
+		for (const FrameRef &f : frames)
+			if (f.rec->type == KVM_FT_REC_VMM_EPOCH_END && f.rec->pos == 1) {
+				end = &f;
+				break;
+			}
+		REQUIRE(end);
+		reinterpret_cast<kvm_ft_vmm_epoch *>(end->rec)->reserved = 1;
+		FixCrc(log, *end);
+		SmpRun e = Replay(n, log, false);
+		CHECK(e.s.err() == EINVAL);
+		CHECK(e.s.msg().find("epoch 1: EPOCH_END") != std::string::npos);
+		CHECK(e.st.applied == 1);
+
 		// The same byte changed without fixing the CRC: a clean error.
 		log = ReadFile(path);
 		frames = Frames(log);

@@ -43,7 +43,7 @@ want=$(mktemp)
 trap 'rm -rf "$dest" "$want"' EXIT
 {
 	for b in bin/ftvmm sbin/ftctl sbin/ftlogd sbin/ftlog-gen sbin/ftlog-check \
-		 sbin/ftlogd-mkcert lib/systemd/system/ftlogd.service; do
+		 sbin/ftlogd-mkcert sbin/fthbd lib/systemd/system/ftlogd.service; do
 		echo "$prefix/$b"
 	done
 	for md in "$top"/Documentation/man/*.[1-8].md; do
@@ -72,7 +72,7 @@ extra=$(comm -13 "$want" "$want.got")
 [ -z "$extra" ] || bad "installed, not expected:" $extra
 rm -f "$want.got"
 
-for b in bin/ftvmm sbin/ftctl sbin/ftlogd sbin/ftlogd-mkcert; do
+for b in bin/ftvmm sbin/ftctl sbin/ftlogd sbin/ftlogd-mkcert sbin/fthbd; do
 	[ -x "$dest$prefix/$b" ] || bad "$prefix/$b is not executable"
 done
 # man finds the installed pages by name.
