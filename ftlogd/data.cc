@@ -7,6 +7,7 @@
 
 #include <sstream>
 
+#include "channel/unix_msg.h"
 #include "daemon.h"
 
 namespace ftlogd {
@@ -42,6 +43,9 @@ std::string NormHex(const std::string &in)
 	return s;
 }
 
+// A HELLO is a few short fields; anything longer is not one.
+constexpr size_t kHelloMaxLen = 4096;
+
 // Reads the first frame within timeout_ms.
 Status AwaitHello(Link *l, unsigned timeout_ms, json *hello)
 {
@@ -61,10 +65,9 @@ Status AwaitHello(Link *l, unsigned timeout_ms, json *hello)
 		if (f.hdr.type != kvmft::kFrameHello)
 			return Status::Error(EPROTO, std::string("expected HELLO, got ") +
 							     kvmft::FrameTypeName(f.hdr.type));
-		*hello = json::parse(f.payload, f.payload + f.hdr.len, nullptr, false);
-		if (!hello->is_object())
-			return Status::Error(EPROTO, "HELLO is not a JSON object");
-		return Status::Ok();
+		st = kvmft::ParseJson(reinterpret_cast<const char *>(f.payload), f.hdr.len,
+				      kHelloMaxLen, "HELLO", hello);
+		return st.ok() ? st : Status::Error(EPROTO, st.msg());
 	}
 	return Status::Error(ETIMEDOUT, "no HELLO within " + std::to_string(timeout_ms) + " ms");
 }

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "channel/unix_msg.h"
+
 namespace ftlogd {
 
 using kvmft::Frame;
@@ -145,8 +147,9 @@ std::unique_ptr<Link> Primary::TryPath(size_t i, Status *err)
 			*err = Status::Error(ECONNREFUSED, "secondary refused the session: " + text);
 			return nullptr;
 		}
-		auto w = nlohmann::json::parse(text, nullptr, false);
-		if (f.hdr.type != kvmft::kFrameWelcome || !w.is_object() ||
+		nlohmann::json w;
+		if (f.hdr.type != kvmft::kFrameWelcome ||
+		    !kvmft::ParseJson(text.data(), text.size(), 4096, "WELCOME", &w).ok() ||
 		    !w.contains("stored_seq") || !w["stored_seq"].is_number_unsigned()) {
 			*err = Status::Error(EPROTO, "bad answer to HELLO");
 			return nullptr;
