@@ -246,37 +246,53 @@ bool TlsConn::pending() const
 	return ssl_ && (SSL_pending(ssl_) > 0 || (!read_blocked_ && SSL_has_pending(ssl_)));
 }
 
+TlsConn::Io TlsConn::HandshakeStep(const PeerCheck &pc, Status *err)
+{
+	if (!ssl_) {
+		*err = Status::Error(ENOMEM, "SSL_new: " + SslErrors());
+		return kError;
+	}
+	if (!ctx_->server() && !pc.name.empty() && !SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name))
+		SSL_set_tlsext_host_name(ssl_, pc.name.c_str());
+	ERR_clear_error();
+	int r = ctx_->server() ? SSL_accept(ssl_) : SSL_connect(ssl_);
+	if (r == 1) {
+		want_write_ = false;
+		*err = CheckPeer(pc);
+		return err->ok() ? kOk : kError;
+	}
+	int e = SSL_get_error(ssl_, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		want_write_ = e == SSL_ERROR_WANT_WRITE;
+		return kAgain;
+	}
+	long v = SSL_get_verify_result(ssl_);
+	if (!verify_error_.empty()) {
+		*err = Status::Error(EACCES, verify_error_);
+		return kError;
+	}
+	std::string why = v != X509_V_OK ? std::string("peer certificate rejected: ") +
+						   X509_verify_cert_error_string(v)
+					 : SslErrors();
+	if (e == SSL_ERROR_SYSCALL && v == X509_V_OK)
+		why = "connection closed during TLS handshake";
+	*err = Status::Error(EACCES, "TLS handshake: " + why);
+	return kError;
+}
+
 Status TlsConn::Handshake(const PeerCheck &pc, int timeout_ms)
 {
-	if (!ssl_)
-		return Status::Error(ENOMEM, "SSL_new: " + SslErrors());
-	if (!ctx_->server() && !pc.name.empty())
-		SSL_set_tlsext_host_name(ssl_, pc.name.c_str());
 	int64_t deadline = NowMs() + timeout_ms;
 	for (;;) {
-		ERR_clear_error();
-		int r = ctx_->server() ? SSL_accept(ssl_) : SSL_connect(ssl_);
-		if (r == 1)
-			break;
-		int e = SSL_get_error(ssl_, r);
-		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-			long v = SSL_get_verify_result(ssl_);
-			if (!verify_error_.empty())
-				return Status::Error(EACCES, verify_error_);
-			std::string why = v != X509_V_OK
-				? std::string("peer certificate rejected: ") +
-					  X509_verify_cert_error_string(v)
-				: SslErrors();
-			if (e == SSL_ERROR_SYSCALL && v == X509_V_OK)
-				why = "connection closed during TLS handshake";
-			return Status::Error(EACCES, "TLS handshake: " + why);
-		}
+		Status err;
+		Io r = HandshakeStep(pc, &err);
+		if (r != kAgain)
+			return err;
 		int left = static_cast<int>(deadline - NowMs());
-		pollfd p{fd_.get(), static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+		pollfd p{fd_.get(), static_cast<short>(want_write_ ? POLLOUT : POLLIN), 0};
 		if (left <= 0 || poll(&p, 1, left) == 0)
 			return Status::Error(ETIMEDOUT, "TLS handshake timed out");
 	}
-	return CheckPeer(pc);
 }
 
 Status TlsConn::CheckPeer(const PeerCheck &pc)

@@ -70,6 +70,10 @@ public:
 	// waits with poll) and checks the peer. On failure nothing has been
 	// exchanged but handshake messages.
 	Status Handshake(const PeerCheck &pc, int timeout_ms);
+	// One step of the handshake that never waits: kOk once it is done
+	// and the peer checked; kAgain: call again when the socket is
+	// readable (writable if want_write()); kError with *err.
+	Io HandshakeStep(const PeerCheck &pc, Status *err);
 
 	// Non-blocking I/O. kAgain: retry when the socket is readable (or
 	// writable if want_write()). n: bytes moved on kOk.
