@@ -183,7 +183,7 @@ TEST_CASE("mapping a memfd from elsewhere validates its headers")
 	CHECK(RingSet::MapMemfd(rs.fd(), -1, &bad).err() == EPROTO);
 }
 
-TEST_CASE("a ring memfd is sealed against resizing; an unsealed one is refused")
+TEST_CASE("a ring memfd is sealed against resizing, and an unsealed one is refused")
 {
 	RingSet rs;
 	REQUIRE(RingSet::CreateMemfd(1, 4096, &rs).ok());
