@@ -81,6 +81,8 @@ Status Global(Config *c, const std::string &k, const std::string &v)
 		return ParseUint(v, 50, 60000, &c->connect_timeout_ms);
 	else if (k == "frame_bytes")
 		return ParseUint(v, 4096, 1u << 20, &c->frame_bytes);
+	else if (k == "max_pending_connections")
+		return ParseUint(v, 1, 4096, &c->max_pending_connections);
 	else if (k == "realtime_priority") {
 		c->realtime_priority_set = true;
 		return ParseUint(v, 0, 99, &c->realtime_priority);

@@ -41,6 +41,7 @@ struct Config {
 	unsigned heartbeat_timeout_ms = 1000;
 	unsigned connect_timeout_ms = 1000;
 	unsigned frame_bytes = 64 * 1024;   // most record bytes per DATA frame
+	unsigned max_pending_connections = 64; // accepted, not yet authenticated + HELLO
 	unsigned realtime_priority = 1;     // SCHED_FIFO priority; 0: normal
 	bool realtime_priority_set = false; // given in the file (not the default)
 	std::vector<Listen> listens;

@@ -33,6 +33,7 @@ Daemon::~Daemon()
 	for (auto &[n, p] : primaries_)
 		p->Stop();
 	Reap(true);
+	acceptor_.reset();
 	if (ctl_.valid())
 		unlink(cfg_.control_socket.c_str());
 }
@@ -77,13 +78,18 @@ Status Daemon::Init()
 	st = ListenUnix(cfg_.control_socket, &ctl_);
 	if (!st.ok())
 		return st;
+	std::vector<kvmft::UniqueFd> listeners;
 	for (const Listen &l : cfg_.listens) {
 		kvmft::UniqueFd fd;
 		st = kvmft::ListenBound(l.addr, kvmft::SockOpts{l.dev, 0}, &fd);
 		if (!st.ok())
 			return st;
-		listeners_.push_back(std::move(fd));
+		listeners.push_back(std::move(fd));
 	}
+	acceptor_ = std::make_unique<Acceptor>(env_, std::move(listeners));
+	st = acceptor_->Start();
+	if (!st.ok())
+		return st;
 	if (!cfg_.metrics_listen.empty()) {
 		kvmft::SockAddr a;
 		st = kvmft::ParseSockAddr(cfg_.metrics_listen, false, &a);
@@ -116,6 +122,27 @@ void Daemon::Reap(bool all)
 	}
 }
 
+void Daemon::RemoveEnded()
+{
+	std::vector<std::unique_ptr<Primary>> ended;
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		for (auto it = primaries_.begin(); it != primaries_.end();) {
+			if (it->second->ended()) {
+				ended.push_back(std::move(it->second));
+				it = primaries_.erase(it);
+			} else {
+				++it;
+			}
+		}
+	}
+	for (auto &p : ended) {
+		p->Stop();
+		events_.Emit("session_removed", p->name(),
+			     "ended with its VM (wakeup fd hung up), all of its log acknowledged");
+	}
+}
+
 int Daemon::Run()
 {
 	events_.Emit("started", "", "host " + cfg_.host_name + ", control " + cfg_.control_socket);
@@ -125,8 +152,7 @@ int Daemon::Run()
 		p.push_back({events_.wake_fd(), POLLIN, 0});
 		p.push_back({ctl_.get(), POLLIN, 0});
 		p.push_back({metrics_.valid() ? metrics_.get() : -1, POLLIN, 0});
-		for (auto &l : listeners_)
-			p.push_back({l.get(), POLLIN, 0});
+		p.push_back({acceptor_->ready_fd(), POLLIN, 0});
 		size_t first_client = p.size();
 		for (auto &c : clients_)
 			p.push_back({c->fd.get(), POLLIN, 0});
@@ -152,9 +178,8 @@ int Daemon::Run()
 		}
 		if (p[3].revents)
 			ServeMetrics();
-		for (size_t i = 0; i < listeners_.size(); i++)
-			if (p[4 + i].revents)
-				AcceptData(listeners_[i].get());
+		if (p[4].revents)
+			ServeReady();
 		std::vector<Client *> gone;
 		for (size_t i = first_client; i < p.size(); i++) {
 			if (!p[i].revents)
@@ -170,6 +195,7 @@ int Daemon::Run()
 			return std::find(gone.begin(), gone.end(), c.get()) != gone.end();
 		});
 		Reap(false);
+		RemoveEnded();
 	}
 }
 

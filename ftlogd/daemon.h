@@ -2,7 +2,8 @@
 // ftlogd.md, "Control socket"), the FT logging listeners (secondary
 // role), the session registry, the event stream and the opt-in
 // Prometheus endpoint. One thread runs the loop; each primary session and
-// each incoming FT logging connection has its own thread.
+// each authenticated FT logging connection has its own thread; one more
+// (accept.h) authenticates the incoming ones.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "accept.h"
 #include "config.h"
 #include "events.h"
 #include "primary.h"
@@ -55,20 +57,21 @@ private:
 	Reply Unregister(const nlohmann::json &req);
 	nlohmann::json AllStats();
 	// data.cc
-	void AcceptData(int lfd);
-	void ServeData(kvmft::UniqueFd fd, kvmft::SockAddr from);
+	void ServeReady();
 	std::shared_ptr<Secondary> SecondaryFor(const nlohmann::json &hello, const std::string &peer,
 						 kvmft::Status *err);
 	void ServeMetrics();
 
 	void PushEvents();
 	void Reap(bool all);
+	// Removes primaries that ended with their VM (Primary::ended()).
+	void RemoveEnded();
 
 	Config cfg_;
 	EventLog events_;
 	Env env_;
 	kvmft::UniqueFd ctl_, sig_, metrics_;
-	std::vector<kvmft::UniqueFd> listeners_;
+	std::unique_ptr<Acceptor> acceptor_;
 	std::vector<std::unique_ptr<Client>> clients_;
 	std::list<Worker> workers_;
 

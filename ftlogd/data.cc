@@ -1,109 +1,46 @@
-// data.cc - the secondary role's side of the FT logging network: accept,
-// authenticate, read HELLO, hand the connection to its session. And the
-// opt-in Prometheus text endpoint.
+// data.cc - the secondary role's side of the FT logging network: hand an
+// authenticated connection that said HELLO (accept.h) to its session. And
+// the opt-in Prometheus text endpoint.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <sstream>
+#include <system_error>
 
 #include "daemon.h"
 
 namespace ftlogd {
 
-using kvmft::Frame;
-using kvmft::FrameDecoder;
 using kvmft::Status;
 using nlohmann::json;
 
-void Daemon::AcceptData(int lfd)
+void Daemon::ServeReady()
 {
-	kvmft::UniqueFd fd;
-	kvmft::SockAddr from;
-	kvmft::SockOpts o{"", 2 * cfg_.heartbeat_timeout_ms};
-	if (!kvmft::AcceptConn(lfd, o, &fd, &from).ok())
-		return;
-	auto done = std::make_shared<std::atomic<bool>>(false);
-	std::thread t([this, done, f = std::move(fd), from]() mutable {
-		ServeData(std::move(f), from);
-		*done = true;
-	});
-	workers_.push_back(Worker{std::move(t), done});
-}
-
-namespace {
-
-std::string NormHex(const std::string &in)
-{
-	std::string s;
-	for (char c : in)
-		if (c != ':')
-			s += static_cast<char>(tolower(static_cast<unsigned char>(c)));
-	return s;
-}
-
-// Reads the first frame within timeout_ms.
-Status AwaitHello(Link *l, unsigned timeout_ms, json *hello)
-{
-	uint64_t deadline = kvmft::MonotonicNs() + timeout_ms * 1000000ull;
-	Status st;
-	while (kvmft::MonotonicNs() < deadline) {
-		bool ready;
-		st = l->Pump(-1, 10, &ready);
-		if (!st.ok())
-			return st;
-		Frame f;
-		FrameDecoder::Result r = l->Next(&f, &st);
-		if (r == FrameDecoder::kError)
-			return st;
-		if (r == FrameDecoder::kNeedMore)
-			continue;
-		if (f.hdr.type != kvmft::kFrameHello)
-			return Status::Error(EPROTO, std::string("expected HELLO, got ") +
-							     kvmft::FrameTypeName(f.hdr.type));
-		*hello = json::parse(f.payload, f.payload + f.hdr.len, nullptr, false);
-		if (!hello->is_object())
-			return Status::Error(EPROTO, "HELLO is not a JSON object");
-		return Status::Ok();
-	}
-	return Status::Error(ETIMEDOUT, "no HELLO within " + std::to_string(timeout_ms) + " ms");
-}
-
-} // namespace
-
-void Daemon::ServeData(kvmft::UniqueFd fd, kvmft::SockAddr from)
-{
-	auto conn = std::make_unique<kvmft::TlsConn>(env_.server_tls, std::move(fd));
-	Status st = conn->Handshake(kvmft::PeerCheck{}, static_cast<int>(cfg_.connect_timeout_ms));
-	const Peer *peer = st.ok() ? cfg_.FindPeer(conn->peer_name()) : nullptr;
-	if (st.ok() && !peer)
-		st = Status::Error(EACCES, "certificate of \"" + conn->peer_name() +
-						   "\", not a configured peer");
-	if (st.ok() && !peer->fingerprint.empty() && conn->peer_sha256() != NormHex(peer->fingerprint))
-		st = Status::Error(EACCES, "certificate of \"" + conn->peer_name() +
-						   "\" does not match its pinned fingerprint");
-	if (!st.ok()) {
-		events_.Emit("peer_rejected", "", from.str() + ": " + st.msg(),
-			     {{"from", from.str()}, {"error", st.msg()}});
-		return;
-	}
-	auto l = std::make_unique<Link>(std::move(conn), LinkTimes{cfg_.heartbeat_interval_ms,
-								    cfg_.heartbeat_timeout_ms});
-	json hello;
-	st = AwaitHello(l.get(), cfg_.connect_timeout_ms, &hello);
-	std::shared_ptr<Secondary> s;
-	if (st.ok())
-		s = SecondaryFor(hello, peer->name, &st);
-	if (!s) {
-		events_.Emit("hello_rejected", "", from.str() + ": " + st.msg(),
-			     {{"from", from.str()}, {"peer", peer->name}});
+	for (Acceptor::Ready &r : acceptor_->Take()) {
+		Status st;
+		std::shared_ptr<Secondary> s = SecondaryFor(r.hello, r.peer->name, &st);
+		if (s) {
+			auto done = std::make_shared<std::atomic<bool>>(false);
+			try {
+				std::thread t([s, done, l = std::move(r.link)]() mutable {
+					s->Serve(std::move(l));
+					*done = true;
+				});
+				workers_.push_back(Worker{std::move(t), done});
+				continue;
+			} catch (const std::system_error &e) {
+				st = Status::Error(e.code().value(),
+						   std::string("no thread for the session: ") + e.what());
+			}
+		}
+		events_.Emit("hello_rejected", "", r.from.str() + ": " + st.msg(),
+			     {{"from", r.from.str()}, {"peer", r.peer->name}});
 		std::string why = st.msg();
-		l->Queue(kvmft::kFrameBye, 0, 0, why.data(), why.size());
+		r.link->Queue(kvmft::kFrameBye, 0, 0, why.data(), why.size());
 		bool ready;
-		l->Pump(-1, 0, &ready);
-		return;
+		r.link->Pump(-1, 0, &ready);
 	}
-	s->Serve(std::move(l));
 }
 
 std::shared_ptr<Secondary> Daemon::SecondaryFor(const json &h, const std::string &peer,

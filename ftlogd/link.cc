@@ -81,9 +81,11 @@ Status Link::Fill()
 	return Status::Ok();
 }
 
-Status Link::Pump(int extra_fd, int timeout_ms, bool *extra_ready)
+Status Link::Pump(int extra_fd, int timeout_ms, bool *extra_ready, bool *extra_hup)
 {
 	*extra_ready = false;
+	if (extra_hup)
+		*extra_hup = false;
 	Status st = Flush();
 	if (!st.ok())
 		return st;
@@ -101,6 +103,8 @@ Status Link::Pump(int extra_fd, int timeout_ms, bool *extra_ready)
 		return Status::Errno("poll");
 	if (r > 0 && extra_fd >= 0 && (p[1].revents & POLLIN))
 		*extra_ready = true;
+	if (r > 0 && extra_fd >= 0 && extra_hup && (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)))
+		*extra_hup = true;
 	st = Fill();
 	if (!st.ok())
 		return st;
@@ -132,7 +136,10 @@ FrameDecoder::Result Link::Next(kvmft::Frame *f, Status *err)
 		uint64_t now = kvmft::MonotonicNs();
 		last_rx_ns_ = now;
 		if (f->hdr.type == kvmft::kFramePing) {
-			Queue(kvmft::kFramePong, 0, f->hdr.seq, f->payload, f->hdr.len);
+			// A peer that sends PINGs and never reads would grow out_
+			// without end: past kPongMaxUnsent the PING goes unanswered.
+			if (unsent() < kPongMaxUnsent)
+				Queue(kvmft::kFramePong, 0, f->hdr.seq, f->payload, f->hdr.len);
 			continue;
 		}
 		if (f->hdr.type == kvmft::kFramePong) {

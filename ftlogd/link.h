@@ -17,6 +17,11 @@
 
 namespace ftlogd {
 
+// Bytes waiting to be sent beyond which a PING is not answered: above
+// what the primary ever queues (1 MiB of frames plus one frame of up to
+// 1 MiB), so only a peer that does not read loses PONGs.
+constexpr size_t kPongMaxUnsent = 4u << 20;
+
 struct LinkTimes {
 	unsigned hb_interval_ms;
 	unsigned hb_timeout_ms;
@@ -34,9 +39,11 @@ public:
 	size_t unsent() const { return wr_.size() - wr_off_ + out_.size(); }
 
 	// Sends what it can, waits up to timeout_ms for the socket (or for
-	// extra_fd, if >= 0, to become readable: *extra_ready), reads what
-	// arrived. An error means the connection is gone.
-	kvmft::Status Pump(int extra_fd, int timeout_ms, bool *extra_ready);
+	// extra_fd, if >= 0, to become readable: *extra_ready, or to hang up:
+	// *extra_hup, if given), reads what arrived. An error means the
+	// connection is gone.
+	kvmft::Status Pump(int extra_fd, int timeout_ms, bool *extra_ready,
+			   bool *extra_hup = nullptr);
 	// Sends what the socket takes now, without waiting or reading.
 	kvmft::Status Send() { return Flush(); }
 	// Next frame for the caller; PING and PONG are handled here.

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "channel/unix_msg.h"
+
 namespace ftlogd {
 
 using kvmft::Frame;
@@ -72,7 +74,7 @@ void Primary::Run()
 		reconnects_++;
 	}
 	std::lock_guard<std::mutex> g(mu_);
-	if (state_ != "failed")
+	if (state_ != "failed" && state_ != "ended")
 		state_ = "stopped";
 }
 
@@ -145,8 +147,9 @@ std::unique_ptr<Link> Primary::TryPath(size_t i, Status *err)
 			*err = Status::Error(ECONNREFUSED, "secondary refused the session: " + text);
 			return nullptr;
 		}
-		auto w = nlohmann::json::parse(text, nullptr, false);
-		if (f.hdr.type != kvmft::kFrameWelcome || !w.is_object() ||
+		nlohmann::json w;
+		if (f.hdr.type != kvmft::kFrameWelcome ||
+		    !kvmft::ParseJson(text.data(), text.size(), 4096, "WELCOME", &w).ok() ||
 		    !w.contains("stored_seq") || !w["stored_seq"].is_number_unsigned()) {
 			*err = Status::Error(EPROTO, "bad answer to HELLO");
 			return nullptr;
@@ -318,13 +321,26 @@ Status Primary::Serve(Link *l)
 		// rather than one wakeup and one frame per record.
 		int wait_fd = -1;
 		if (l->unsent() < kOutLimit && unacked_.empty()) {
-			if (ArmWakeup())
+			if (owner_gone_ && !ArmWakeup())
+				timeout = 0;
+			else if (owner_gone_)
+				return EndSession(l);
+			else if (ArmWakeup())
 				wait_fd = wake_fd;
 			else
 				timeout = 0;
 		}
-		bool ready = false;
-		st = l->Pump(wait_fd, timeout, &ready);
+		bool ready = false, hup = false;
+		st = l->Pump(wait_fd, timeout, &ready, &hup);
+		if (hup) {
+			// The wakeup fd hung up: a kvm_ft session fd whose VM is gone,
+			// or a VMM's eventfd end gone with it. Polling it again would
+			// return at once, forever. What the ring still holds is
+			// shipped; then the session ends.
+			owner_gone_ = true;
+			env_.events->Emit("owner_gone", name_, "wakeup fd hung up: shipping what "
+					  "the ring holds, then ending the session");
+		}
 		for (uint32_t i = 0; i < rings_.size(); i++)
 			__atomic_fetch_and(&rings_.ring(i).ctl->flags, ~KVM_FT_CTL_WAKEUP,
 					   __ATOMIC_RELAXED);
@@ -367,6 +383,18 @@ Status Primary::Serve(Link *l)
 	l->Queue(kvmft::kFrameBye, 0, 0, bye, sizeof(bye) - 1);
 	bool ready;
 	l->Pump(-1, 0, &ready);
+	return Status::Ok();
+}
+
+Status Primary::EndSession(Link *l)
+{
+	stop_ = true;
+	ended_ = true;
+	const char bye[] = "session ended: its VM is gone";
+	l->Queue(kvmft::kFrameBye, 0, 0, bye, sizeof(bye) - 1);
+	bool ready;
+	l->Pump(-1, 0, &ready);
+	SetState("ended");
 	return Status::Ok();
 }
 

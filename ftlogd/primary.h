@@ -46,6 +46,10 @@ public:
 	void Stop();
 	nlohmann::json Stats() const;
 	const std::string &name() const { return name_; }
+	// True once the session ended with its owner: the ring's wakeup fd
+	// hung up and everything the ring held was acknowledged. The daemon
+	// then removes it.
+	bool ended() const { return ended_; }
 
 private:
 	struct Sent {
@@ -63,6 +67,7 @@ private:
 	kvmft::Status Serve(Link *l);
 	kvmft::Status FillFrames(Link *l);
 	kvmft::Status OnAck(const kvmft::Frame &f, Link *l);
+	kvmft::Status EndSession(Link *l);
 	bool ArmWakeup();
 	void SetState(const char *s, const std::string &err = "");
 	void Publish(Link *l);
@@ -79,6 +84,8 @@ private:
 	size_t path_ = 0;
 	std::atomic<int> active_path_{-1};
 	std::atomic<bool> stop_{false};
+	std::atomic<bool> ended_{false};
+	bool owner_gone_ = false; // the wakeup fd hung up
 	std::thread thread_;
 
 	mutable std::mutex mu_; // guards the fields below

@@ -9,10 +9,13 @@
 #include <poll.h>
 #include <time.h>
 
+#include <strings.h>
+
 #include <csignal>
 
 #include <cstdio>
 #include <memory>
+#include <vector>
 
 namespace kvmft {
 
@@ -64,11 +67,83 @@ std::string X509Sha256(X509 *x)
 	return Hex(md, n);
 }
 
-std::string SubjectCN(X509 *x)
+// The subject's common name; an error if it holds a NUL byte (a name
+// cut at the NUL could pass for another host's).
+Status SubjectCN(X509 *x, std::string *cn)
 {
-	char cn[256] = "";
-	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
-	return cn;
+	cn->clear();
+	X509_NAME *n = X509_get_subject_name(x);
+	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
+	if (i < 0)
+		return Status::Ok();
+	const ASN1_STRING *d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+	unsigned char *utf8 = nullptr;
+	int len = ASN1_STRING_to_UTF8(&utf8, d);
+	if (len < 0)
+		return Status::Error(EACCES, "TLS: peer certificate has a malformed common name");
+	cn->assign(reinterpret_cast<const char *>(utf8), static_cast<size_t>(len));
+	OPENSSL_free(utf8);
+	if (cn->find('\0') != std::string::npos)
+		return Status::Error(EACCES, "TLS: peer certificate has a NUL byte in its common name");
+	return Status::Ok();
+}
+
+// The certificate's DNS subjectAltNames (without any holding a NUL).
+std::vector<std::string> DnsSans(X509 *x)
+{
+	std::vector<std::string> out;
+	auto *sans = static_cast<GENERAL_NAMES *>(
+		X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+		if (g->type != GEN_DNS)
+			continue;
+		const ASN1_STRING *s = g->d.dNSName;
+		std::string name(reinterpret_cast<const char *>(ASN1_STRING_get0_data(s)),
+				 static_cast<size_t>(ASN1_STRING_length(s)));
+		if (name.find('\0') == std::string::npos)
+			out.push_back(name);
+	}
+	GENERAL_NAMES_free(sans);
+	return out;
+}
+
+// The peer must be allowed the role it plays: a client needs clientAuth,
+// a server serverAuth, given explicitly (a certificate without the
+// extension would pass OpenSSL's purpose check).
+Status CheckEku(X509 *x, bool peer_is_client)
+{
+	uint32_t want = peer_is_client ? XKU_SSL_CLIENT : XKU_SSL_SERVER;
+	if ((X509_get_extension_flags(x) & EXFLAG_XKUSAGE) &&
+	    (X509_get_extended_key_usage(x) & want))
+		return Status::Ok();
+	return Status::Error(EACCES, std::string("TLS: peer certificate lacks the extended key "
+						 "usage ") +
+					     (peer_is_client ? "TLS client authentication (clientAuth)"
+							     : "TLS server authentication (serverAuth)"));
+}
+
+// SSL_CTX_set_verify callback: our checks of the peer's own certificate
+// (depth 0) on top of OpenSSL's, so that a peer failing them is cut off in
+// the handshake. The first failure's text goes to the TlsConn.
+int VerifyLeaf(int ok, X509_STORE_CTX *c)
+{
+	if (X509_STORE_CTX_get_error_depth(c) != 0)
+		return ok;
+	auto *ssl = static_cast<SSL *>(
+		X509_STORE_CTX_get_ex_data(c, SSL_get_ex_data_X509_STORE_CTX_idx()));
+	X509 *x = X509_STORE_CTX_get_current_cert(c);
+	std::string cn;
+	Status st = SubjectCN(x, &cn);
+	if (st.ok())
+		st = CheckEku(x, SSL_is_server(ssl));
+	if (st.ok())
+		return ok;
+	auto *why = static_cast<std::string *>(SSL_get_app_data(ssl));
+	if (why && why->empty())
+		*why = st.msg();
+	X509_STORE_CTX_set_error(c, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
 }
 
 int64_t NowMs()
@@ -101,7 +176,7 @@ Status TlsContext::Create(const TlsConfig &c, bool server, std::shared_ptr<TlsCo
 	// instead of two read()s per record (header, then body).
 	SSL_CTX_set_read_ahead(x, 1);
 	SSL_CTX_set_default_read_buffer_len(x, kReadBuffer);
-	SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+	SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, VerifyLeaf);
 	if (server)
 		SSL_CTX_set_num_tickets(x, 0); // no resumption: every peer shows its cert
 	if (c.ca_file.empty())
@@ -148,6 +223,7 @@ TlsConn::TlsConn(std::shared_ptr<TlsContext> ctx, UniqueFd fd)
 	ssl_ = SSL_new(ctx_->get());
 	if (!ssl_ || SSL_set_fd(ssl_, fd_.get()) != 1)
 		return;
+	SSL_set_app_data(ssl_, &verify_error_);
 	// Records are written through a buffer BIO in front of the socket
 	// BIO. The socket BIO stays the read BIO too: one more reference for
 	// the chain (SSL_free frees the write chain, then the read BIO).
@@ -170,35 +246,53 @@ bool TlsConn::pending() const
 	return ssl_ && (SSL_pending(ssl_) > 0 || (!read_blocked_ && SSL_has_pending(ssl_)));
 }
 
+TlsConn::Io TlsConn::HandshakeStep(const PeerCheck &pc, Status *err)
+{
+	if (!ssl_) {
+		*err = Status::Error(ENOMEM, "SSL_new: " + SslErrors());
+		return kError;
+	}
+	if (!ctx_->server() && !pc.name.empty() && !SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name))
+		SSL_set_tlsext_host_name(ssl_, pc.name.c_str());
+	ERR_clear_error();
+	int r = ctx_->server() ? SSL_accept(ssl_) : SSL_connect(ssl_);
+	if (r == 1) {
+		want_write_ = false;
+		*err = CheckPeer(pc);
+		return err->ok() ? kOk : kError;
+	}
+	int e = SSL_get_error(ssl_, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		want_write_ = e == SSL_ERROR_WANT_WRITE;
+		return kAgain;
+	}
+	long v = SSL_get_verify_result(ssl_);
+	if (!verify_error_.empty()) {
+		*err = Status::Error(EACCES, verify_error_);
+		return kError;
+	}
+	std::string why = v != X509_V_OK ? std::string("peer certificate rejected: ") +
+						   X509_verify_cert_error_string(v)
+					 : SslErrors();
+	if (e == SSL_ERROR_SYSCALL && v == X509_V_OK)
+		why = "connection closed during TLS handshake";
+	*err = Status::Error(EACCES, "TLS handshake: " + why);
+	return kError;
+}
+
 Status TlsConn::Handshake(const PeerCheck &pc, int timeout_ms)
 {
-	if (!ssl_)
-		return Status::Error(ENOMEM, "SSL_new: " + SslErrors());
-	if (!ctx_->server() && !pc.name.empty())
-		SSL_set_tlsext_host_name(ssl_, pc.name.c_str());
 	int64_t deadline = NowMs() + timeout_ms;
 	for (;;) {
-		ERR_clear_error();
-		int r = ctx_->server() ? SSL_accept(ssl_) : SSL_connect(ssl_);
-		if (r == 1)
-			break;
-		int e = SSL_get_error(ssl_, r);
-		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-			long v = SSL_get_verify_result(ssl_);
-			std::string why = v != X509_V_OK
-				? std::string("peer certificate rejected: ") +
-					  X509_verify_cert_error_string(v)
-				: SslErrors();
-			if (e == SSL_ERROR_SYSCALL && v == X509_V_OK)
-				why = "connection closed during TLS handshake";
-			return Status::Error(EACCES, "TLS handshake: " + why);
-		}
+		Status err;
+		Io r = HandshakeStep(pc, &err);
+		if (r != kAgain)
+			return err;
 		int left = static_cast<int>(deadline - NowMs());
-		pollfd p{fd_.get(), static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+		pollfd p{fd_.get(), static_cast<short>(want_write_ ? POLLOUT : POLLIN), 0};
 		if (left <= 0 || poll(&p, 1, left) == 0)
 			return Status::Error(ETIMEDOUT, "TLS handshake timed out");
 	}
-	return CheckPeer(pc);
 }
 
 Status TlsConn::CheckPeer(const PeerCheck &pc)
@@ -209,17 +303,29 @@ Status TlsConn::CheckPeer(const PeerCheck &pc)
 	std::unique_ptr<X509, void (*)(X509 *)> hold(x, X509_free);
 	if (SSL_get_verify_result(ssl_) != X509_V_OK)
 		return Status::Error(EACCES, "TLS: peer certificate not verified");
-	peer_name_ = SubjectCN(x);
+	std::string cn;
+	SubjectCN(x, &cn); // checked in VerifyLeaf()
+	// RFC 6125: the DNS SANs are the names; the CN only without them.
+	peer_names_ = DnsSans(x);
+	if (peer_names_.empty() && !cn.empty())
+		peer_names_.push_back(cn);
+	peer_name_ = peer_names_.empty() ? "" : peer_names_.front();
 	peer_sha256_ = X509Sha256(x);
-	if (!pc.name.empty() &&
-	    X509_check_host(x, pc.name.c_str(), pc.name.size(), 0, nullptr) != 1 &&
-	    peer_name_ != pc.name)
+	if (!pc.name.empty() && !PeerNamed(pc.name))
 		return Status::Error(EACCES, "TLS: peer certificate is for \"" + peer_name_ +
 						     "\", expected \"" + pc.name + "\"");
 	if (!pc.sha256.empty() && NormHex(pc.sha256) != peer_sha256_)
 		return Status::Error(EACCES, "TLS: peer certificate fingerprint " + peer_sha256_ +
 						     " does not match the pinned one");
 	return Status::Ok();
+}
+
+bool TlsConn::PeerNamed(const std::string &name) const
+{
+	for (const std::string &n : peer_names_)
+		if (strcasecmp(n.c_str(), name.c_str()) == 0)
+			return true;
+	return false;
 }
 
 TlsConn::Io TlsConn::Result(int r, size_t *n, Status *err, const char *what)

@@ -2,9 +2,12 @@
 // traffic: the FT log channel and any host-to-host control traffic.
 //
 // Both ends present a host certificate and verify the other's against the
-// cluster CA (ca_file), optionally also its name (peer_name, matched
-// against the certificate's DNS SANs or CN) and/or a pinned SHA-256
-// fingerprint of the peer's certificate. A peer that fails any check is
+// cluster CA (ca_file), optionally also its name and/or a pinned SHA-256
+// fingerprint of the peer's certificate. A certificate's names are its
+// DNS subjectAltNames, or its CN if it has none (RFC 6125); a CN holding
+// a NUL byte is refused. The peer must have the extended key usage of
+// its role: clientAuth for the side that connects, serverAuth for the
+// side that accepts. A peer that fails any check is
 // cut off in the handshake, before any application byte (any log record)
 // is read or written, and the error says why.
 //
@@ -15,6 +18,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "base/unique_fd.h"
@@ -46,7 +50,7 @@ private:
 
 // What to demand of the peer beyond a chain to the CA.
 struct PeerCheck {
-	std::string name;        // expected DNS SAN / CN; empty: any
+	std::string name;        // one of the certificate's names; empty: any
 	std::string sha256;      // pinned fingerprint, hex (colons allowed); empty: none
 };
 
@@ -66,6 +70,10 @@ public:
 	// waits with poll) and checks the peer. On failure nothing has been
 	// exchanged but handshake messages.
 	Status Handshake(const PeerCheck &pc, int timeout_ms);
+	// One step of the handshake that never waits: kOk once it is done
+	// and the peer checked; kAgain: call again when the socket is
+	// readable (writable if want_write()); kError with *err.
+	Io HandshakeStep(const PeerCheck &pc, Status *err);
 
 	// Non-blocking I/O. kAgain: retry when the socket is readable (or
 	// writable if want_write()). n: bytes moved on kOk.
@@ -89,7 +97,10 @@ public:
 	bool pending() const;
 
 	int fd() const { return fd_.get(); }
+	// The certificate's names (DNS SANs, or the CN) and the first of them.
+	const std::vector<std::string> &peer_names() const { return peer_names_; }
 	const std::string &peer_name() const { return peer_name_; }
+	bool PeerNamed(const std::string &name) const; // one of peer_names(), any case
 	const std::string &peer_sha256() const { return peer_sha256_; }
 
 private:
@@ -100,6 +111,8 @@ private:
 	SSL *ssl_ = nullptr;
 	bool want_write_ = false;
 	bool read_blocked_ = false; // the last Read() needs more from the socket
+	std::string verify_error_; // why VerifyLeaf() refused the peer's certificate
+	std::vector<std::string> peer_names_;
 	std::string peer_name_, peer_sha256_;
 };
 

@@ -4,14 +4,19 @@
 #include "channel/net.h"
 #include "channel/tls.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <string>
+#include <vector>
 
 using namespace kvmft;
 
@@ -194,4 +199,140 @@ TEST_CASE("socket addresses parse, bad ones are refused")
 	CHECK(!ParseSockAddr("10.1.2.3", false, &a).ok());
 	CHECK(!ParseSockAddr("10.1.2.3:70000", false, &a).ok());
 	CHECK(!ParseSockAddr("host:1", false, &a).ok());
+}
+
+namespace {
+
+// A host certificate signed by the cluster CA, made here because openssl's
+// command line cannot put a NUL into a name: CN `cn` (any bytes), the
+// extendedKeyUsage `eku` and subjectAltName `san` in openssl's config
+// syntax (empty: none). Returns the TlsConfig that presents it.
+TlsConfig MakeCert(const Pki &p, const std::string &file, const std::string &cn,
+		   const std::string &eku, const std::string &san)
+{
+	auto load = [](const std::string &f, bool key) -> void * {
+		FILE *in = std::fopen(f.c_str(), "r");
+		REQUIRE(in);
+		void *r = key ? static_cast<void *>(PEM_read_PrivateKey(in, nullptr, nullptr, nullptr))
+			      : static_cast<void *>(PEM_read_X509(in, nullptr, nullptr, nullptr));
+		std::fclose(in);
+		REQUIRE(r);
+		return r;
+	};
+	X509 *ca = static_cast<X509 *>(load(p.dir + "/ca/ca.pem", false));
+	EVP_PKEY *ca_key = static_cast<EVP_PKEY *>(load(p.dir + "/ca/ca.key", true));
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	REQUIRE(key);
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1000 + static_cast<long>(file.size()));
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	X509_NAME *n = X509_get_subject_name(x);
+	REQUIRE(X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+					   reinterpret_cast<const unsigned char *>(cn.data()),
+					   static_cast<int>(cn.size()), -1, 0) == 1);
+	X509_set_issuer_name(x, X509_get_subject_name(ca));
+	X509V3_CTX ctx;
+	X509V3_set_ctx(&ctx, ca, x, nullptr, nullptr, 0);
+	std::vector<std::pair<int, std::string>> ext = {
+		{NID_basic_constraints, "CA:FALSE"},
+		{NID_key_usage, "critical,digitalSignature"},
+		{NID_ext_key_usage, eku},
+		{NID_subject_alt_name, san},
+	};
+	for (auto &[nid, v] : ext) {
+		if (v.empty())
+			continue;
+		X509_EXTENSION *e = X509V3_EXT_conf_nid(nullptr, &ctx, nid, v.c_str());
+		REQUIRE(e);
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	REQUIRE(X509_sign(x, ca_key, EVP_sha256()) > 0);
+	std::string pem = p.dir + "/" + file + ".pem", kf = p.dir + "/" + file + ".key";
+	FILE *out = std::fopen(pem.c_str(), "w");
+	REQUIRE(out);
+	PEM_write_X509(out, x);
+	std::fclose(out);
+	out = std::fopen(kf.c_str(), "w");
+	REQUIRE(out);
+	PEM_write_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr);
+	std::fclose(out);
+	X509_free(x);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	return TlsConfig{p.dir + "/ca/ca.pem", pem, kf};
+}
+
+constexpr const char *kBothEku = "serverAuth,clientAuth";
+
+} // namespace
+
+TEST_CASE("a certificate made here with both EKUs and a DNS SAN is accepted")
+{
+	const Pki &p = GetPki();
+	TlsConfig b = MakeCert(p, "b-ok", "b", kBothEku, "DNS:b");
+	Outcome o = Run(p.Host("a"), PeerCheck{"b", ""}, b, PeerCheck{"a", ""});
+	INFO(o.client.msg() << " / " << o.server.msg());
+	CHECK(o.client.ok());
+	CHECK(o.server.ok());
+	CHECK(o.client_peer == "b");
+}
+
+TEST_CASE("a CN with an embedded NUL is refused, not cut at the NUL")
+{
+	const Pki &p = GetPki();
+	TlsConfig b = MakeCert(p, "b-nul", std::string("b\0.evil.example", 16), kBothEku, "");
+	Outcome o = Run(p.Host("a"), PeerCheck{"b", ""}, b, PeerCheck{});
+	CHECK(o.client.msg() == "TLS: peer certificate has a NUL byte in its common name");
+	CHECK(o.server_got.empty());
+	Outcome s = Run(b, PeerCheck{}, p.Host("a"), PeerCheck{});
+	CHECK(s.server.msg() == "TLS: peer certificate has a NUL byte in its common name");
+	CHECK(s.server_got.empty());
+}
+
+TEST_CASE("a peer needs the TLS EKU of its role: clientAuth to connect, serverAuth to accept")
+{
+	const Pki &p = GetPki();
+	TlsConfig server_only = MakeCert(p, "b-srv", "b", "serverAuth", "DNS:b");
+	TlsConfig client_only = MakeCert(p, "b-cli", "b", "clientAuth", "DNS:b");
+	TlsConfig none = MakeCert(p, "b-none", "b", "", "DNS:b");
+	Outcome o = Run(server_only, PeerCheck{}, p.Host("a"), PeerCheck{});
+	CHECK(o.server.msg().find("TLS client authentication (clientAuth)") != std::string::npos);
+	CHECK(o.server_got.empty());
+	o = Run(none, PeerCheck{}, p.Host("a"), PeerCheck{});
+	CHECK(o.server.msg().find("TLS client authentication (clientAuth)") != std::string::npos);
+	CHECK(o.server_got.empty());
+	o = Run(p.Host("a"), PeerCheck{"b", ""}, client_only, PeerCheck{});
+	CHECK(o.client.msg().find("TLS server authentication (serverAuth)") != std::string::npos);
+	CHECK(o.server_got.empty());
+	o = Run(p.Host("a"), PeerCheck{"b", ""}, none, PeerCheck{});
+	CHECK(o.client.msg().find("TLS server authentication (serverAuth)") != std::string::npos);
+	// The roles the certificate has are enough.
+	o = Run(client_only, PeerCheck{}, server_only, PeerCheck{});
+	INFO(o.client.msg() << " / " << o.server.msg());
+	CHECK(o.client.ok());
+	CHECK(o.server.ok());
+}
+
+TEST_CASE("names: DNS SANs when present (not the CN), else the CN")
+{
+	const Pki &p = GetPki();
+	// CN says b, the SANs say otherwise: the SANs are the names.
+	TlsConfig cn_only_b = MakeCert(p, "b-cnonly", "b", kBothEku, "DNS:x.example");
+	Outcome o = Run(p.Host("a"), PeerCheck{"b", ""}, cn_only_b, PeerCheck{});
+	CHECK(o.client.msg() == "TLS: peer certificate is for \"x.example\", expected \"b\"");
+	// A SAN names b whatever the CN says; the server sees all names.
+	TlsConfig san_b = MakeCert(p, "b-san", "host-b", kBothEku, "DNS:b,DNS:b.example");
+	o = Run(san_b, PeerCheck{}, p.Host("a"), PeerCheck{"b", ""});
+	INFO(o.client.msg() << " / " << o.server.msg());
+	CHECK(o.server.ok());
+	CHECK(o.server_peer == "b");
+	// No SAN: the CN.
+	TlsConfig cn_b = MakeCert(p, "b-cn", "b", kBothEku, "");
+	o = Run(p.Host("a"), PeerCheck{"b", ""}, cn_b, PeerCheck{});
+	CHECK(o.client.ok());
 }

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace kvmft {
@@ -37,18 +38,55 @@ Status SendMsg(int fd, const nlohmann::json &j, const std::vector<int> &fds)
 	}
 }
 
-Status ParseMsg(const char *p, size_t len, nlohmann::json *out)
+namespace {
+
+// The deepest nesting of objects and arrays in p, outside strings. Bytes
+// that are not JSON do not matter: the parser refuses them afterwards.
+size_t JsonDepth(const char *p, size_t len)
 {
-	if (len > kMsgMaxLen)
-		return Status::Error(EMSGSIZE, "message longer than " +
-						       std::to_string(kMsgMaxLen) + " bytes");
+	size_t depth = 0, most = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			most = std::max(most, ++depth);
+		} else if ((c == '}' || c == ']') && depth) {
+			depth--;
+		}
+	}
+	return most;
+}
+
+} // namespace
+
+Status ParseJson(const char *p, size_t len, size_t max_len, const char *what,
+		 nlohmann::json *out)
+{
+	if (len > max_len)
+		return Status::Error(EMSGSIZE, std::string(what) + " longer than " +
+						       std::to_string(max_len) + " bytes");
+	if (JsonDepth(p, len) > kMsgMaxDepth)
+		return Status::Error(EBADMSG, std::string(what) + " nested deeper than " +
+						      std::to_string(kMsgMaxDepth) + " levels");
 	nlohmann::json j = nlohmann::json::parse(p, p + len, nullptr, false);
 	if (j.is_discarded())
-		return Status::Error(EBADMSG, "message is not valid JSON");
+		return Status::Error(EBADMSG, std::string(what) + " is not valid JSON");
 	if (!j.is_object())
-		return Status::Error(EBADMSG, "message is not a JSON object");
+		return Status::Error(EBADMSG, std::string(what) + " is not a JSON object");
 	*out = std::move(j);
 	return Status::Ok();
+}
+
+Status ParseMsg(const char *p, size_t len, nlohmann::json *out)
+{
+	return ParseJson(p, len, kMsgMaxLen, "message", out);
 }
 
 MsgResult RecvMsg(int fd, nlohmann::json *msg, std::vector<UniqueFd> *fds, Status *err)

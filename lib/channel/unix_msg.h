@@ -17,13 +17,21 @@ namespace kvmft {
 
 constexpr size_t kMsgMaxLen = 64 * 1024; // bytes per message
 constexpr size_t kMsgMaxFds = 8;
+constexpr size_t kMsgMaxDepth = 32; // nested objects and arrays, the message itself is 1
 
 // Sends one message (j.dump()) with fds.
 Status SendMsg(int fd, const nlohmann::json &j, const std::vector<int> &fds = {});
 
-// Parses one message: a JSON object of at most kMsgMaxLen bytes. The
-// error says what is wrong; never throws.
+// Parses one message: a JSON object of at most kMsgMaxLen bytes nested
+// at most kMsgMaxDepth deep. The error says what is wrong; never throws.
 Status ParseMsg(const char *p, size_t len, nlohmann::json *out);
+
+// The same for JSON from elsewhere (a HELLO frame): an object of at most
+// max_len bytes and kMsgMaxDepth levels; `what` names it in errors. Both
+// limits are checked before the parser sees a byte: parsing, copying and
+// printing a JSON value recurse once per level.
+Status ParseJson(const char *p, size_t len, size_t max_len, const char *what,
+		 nlohmann::json *out);
 
 enum class MsgResult { kMsg, kAgain, kClosed, kError };
 

@@ -80,3 +80,42 @@ TEST_CASE("bad messages are errors that say why, the next one still reads")
 	REQUIRE(RecvMsg(s.b.get(), &j, &fds, &err) == MsgResult::kMsg);
 	CHECK(j["cmd"] == "list");
 }
+
+TEST_CASE("nesting deeper than kMsgMaxDepth is refused before parsing")
+{
+	auto nested = [](size_t depth, const char *open, const char *close) {
+		std::string s = "{\"cmd\": \"ping\", \"tag\": ";
+		for (size_t i = 0; i < depth; i++)
+			s += open;
+		for (size_t i = 0; i < depth; i++)
+			s += close;
+		return s + "}";
+	};
+	json j;
+	// The outer object is one level: a tag nested to the limit passes.
+	CHECK(ParseMsg(nested(kMsgMaxDepth - 1, "[", "]").data(),
+		       nested(kMsgMaxDepth - 1, "[", "]").size(), &j).ok());
+	std::string deep = nested(kMsgMaxDepth, "[", "]");
+	Status st = ParseMsg(deep.data(), deep.size(), &j);
+	CHECK(st.err() == EBADMSG);
+	CHECK(st.msg() == "message nested deeper than " + std::to_string(kMsgMaxDepth) + " levels");
+	std::string objs = nested(5000, "{\"a\":", "}");
+	CHECK(ParseMsg(objs.data(), objs.size(), &j).err() == EBADMSG);
+	// Brackets inside strings are text, not nesting.
+	std::string text = "{\"cmd\": \"" + std::string(1000, '[') + "\\\"\"}";
+	REQUIRE(ParseMsg(text.data(), text.size(), &j).ok());
+	CHECK(j["cmd"].get<std::string>().size() == 1001);
+}
+
+TEST_CASE("ParseJson: a size limit of its own, for JSON that is not a control message")
+{
+	json j;
+	std::string small = "{\"session\": \"vm\"}";
+	REQUIRE(ParseJson(small.data(), small.size(), 64, "HELLO", &j).ok());
+	CHECK(j["session"] == "vm");
+	std::string big = "{\"session\": \"" + std::string(100, 'x') + "\"}";
+	Status st = ParseJson(big.data(), big.size(), 64, "HELLO", &j);
+	CHECK(st.err() == EMSGSIZE);
+	CHECK(st.msg() == "HELLO longer than 64 bytes");
+	CHECK(ParseJson("[1]", 3, 64, "HELLO", &j).msg() == "HELLO is not a JSON object");
+}

@@ -2,6 +2,7 @@
 // Protocol and barrier pairing: Documentation/ring.md.
 #include "ring/ring.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -18,6 +19,9 @@
 namespace kvmft {
 
 namespace {
+
+// Seals every ring memfd carries (CreateMemfd) and MapMemfd demands.
+constexpr int kRingSeals = F_SEAL_SHRINK | F_SEAL_GROW;
 
 uint64_t PageSize()
 {
@@ -144,13 +148,17 @@ Status RingSet::CreateMemfd(uint32_t nr, uint32_t data_bytes, RingSet *out)
 	if (!RingSizeValid(data_bytes))
 		return Status::Error(EINVAL, "ring set: data size must be a power of two, 4 KiB..16 MiB");
 	RingSet s;
-	int fd = memfd_create("kvm_ft-ring", MFD_CLOEXEC);
+	int fd = memfd_create("kvm_ft-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return Status::Errno("memfd_create");
 	s.fd_.reset(fd);
 	uint64_t stride = RingStride(data_bytes);
 	if (ftruncate(fd, static_cast<off_t>(nr * stride)) < 0)
 		return Status::Errno("ftruncate ring memfd");
+	// The consumer maps it: shrinking it under that mapping would make
+	// its next access SIGBUS. Sealed, the size is fixed for everyone.
+	if (fcntl(fd, F_ADD_SEALS, kRingSeals | F_SEAL_SEAL) < 0)
+		return Status::Errno("seal ring memfd");
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (efd < 0)
 		return Status::Errno("eventfd");
@@ -171,6 +179,12 @@ Status RingSet::CreateMemfd(uint32_t nr, uint32_t data_bytes, RingSet *out)
 
 Status RingSet::MapMemfd(int memfd, int eventfd, RingSet *out)
 {
+	// Checked before the size is: a memfd that can shrink later would
+	// SIGBUS this process at its next access to the mapping.
+	int seals = fcntl(memfd, F_GET_SEALS);
+	if (seals < 0 || (seals & kRingSeals) != kRingSeals)
+		return Status::Error(EPERM, "ring memfd is not sealed against resizing "
+					    "(F_SEAL_SHRINK and F_SEAL_GROW are required)");
 	struct stat sb;
 	if (fstat(memfd, &sb) < 0)
 		return Status::Errno("fstat ring memfd");

@@ -65,10 +65,14 @@ public:
 	static Status MapSession(int session_fd, RingSet *out);
 	// Create a memfd holding nr rings of data_bytes each, initialised, and
 	// an eventfd for wakeups; both mapped/owned here (producer and consumer
-	// in one process, or hand fd()/event_fd() to another process).
+	// in one process, or hand fd()/event_fd() to another process). The
+	// memfd is sealed (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL): no process
+	// can change its size under another's mapping.
 	static Status CreateMemfd(uint32_t nr, uint32_t data_bytes, RingSet *out);
 	// Map a memfd ring set made by CreateMemfd in another process. Every
-	// header is validated: a peer's memory is not trusted.
+	// header is validated: a peer's memory is not trusted. A memfd without
+	// F_SEAL_SHRINK and F_SEAL_GROW is refused (EPERM): its owner could
+	// shrink it and fault this process on its next access.
 	static Status MapMemfd(int memfd, int eventfd, RingSet *out);
 
 	uint32_t size() const { return static_cast<uint32_t>(views_.size()); }

@@ -3,7 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -179,6 +181,32 @@ TEST_CASE("mapping a memfd from elsewhere validates its headers")
 	rs.ring(1).prod->vcpu = 1;
 	rs.ring(0).prod->magic = 0;
 	CHECK(RingSet::MapMemfd(rs.fd(), -1, &bad).err() == EPROTO);
+}
+
+TEST_CASE("a ring memfd is sealed against resizing, and an unsealed one is refused")
+{
+	RingSet rs;
+	REQUIRE(RingSet::CreateMemfd(1, 4096, &rs).ok());
+	struct stat sb;
+	REQUIRE(fstat(rs.fd(), &sb) == 0);
+	CHECK(ftruncate(rs.fd(), 0) < 0);
+	CHECK(errno == EPERM);
+	CHECK(ftruncate(rs.fd(), sb.st_size * 2) < 0);
+	int seals = fcntl(rs.fd(), F_GET_SEALS);
+	CHECK((seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
+	      (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+
+	// The same ring in a memfd its creator could still shrink under us.
+	UniqueFd raw(memfd_create("unsealed", MFD_CLOEXEC));
+	REQUIRE(raw.valid());
+	std::vector<char> copy(static_cast<size_t>(sb.st_size));
+	REQUIRE(pread(rs.fd(), copy.data(), copy.size(), 0) == sb.st_size);
+	REQUIRE(write(raw.get(), copy.data(), copy.size()) == sb.st_size);
+	RingSet other;
+	Status st = RingSet::MapMemfd(raw.get(), -1, &other);
+	CHECK(st.err() == EPERM);
+	CHECK(st.msg() == "ring memfd is not sealed against resizing (F_SEAL_SHRINK and "
+			  "F_SEAL_GROW are required)");
 }
 
 TEST_CASE("bad geometry is rejected")
