@@ -13,7 +13,7 @@
 
 #include "channel/unix_msg.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::FrameDecoder;
 using kvmft::Status;
@@ -206,4 +206,4 @@ void Acceptor::Run()
 	}
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

@@ -24,7 +24,7 @@
 #include "link.h"
 #include "primary.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 class Acceptor {
 public:
@@ -72,4 +72,4 @@ private:
 // and matching its pinned fingerprint, if any; null with *err otherwise.
 const Peer *AuthorizedPeer(const Config &c, const kvmft::TlsConn &conn, kvmft::Status *err);
 
-} // namespace ftlogd
+} // namespace kvmft::logd

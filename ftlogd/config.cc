@@ -6,7 +6,7 @@
 
 #include "base/parse.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Status;
 using kvmft::Trim;
@@ -196,4 +196,4 @@ Status LoadConfig(const std::string &file, Config *out)
 	return ParseConfig(ss.str(), file, out);
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

@@ -10,7 +10,7 @@
 #include "base/status.h"
 #include "channel/net.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 // One FT logging path to a peer: our source address and device, the
 // peer's listening address. Paths are tried in the order given.
@@ -61,4 +61,4 @@ unsigned EffectivePriority(const Config &c, int cpus);
 kvmft::Status ParseConfig(const std::string &text, const std::string &file, Config *out);
 kvmft::Status LoadConfig(const std::string &file, Config *out);
 
-} // namespace ftlogd
+} // namespace kvmft::logd

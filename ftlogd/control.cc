@@ -9,7 +9,7 @@
 #include "channel/unix_msg.h"
 #include "daemon.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Status;
 using nlohmann::json;
@@ -229,4 +229,4 @@ void Daemon::PushEvents()
 	}
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

@@ -13,7 +13,7 @@
 
 #include "channel/unix_msg.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Status;
 
@@ -199,4 +199,4 @@ int Daemon::Run()
 	}
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

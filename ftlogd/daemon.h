@@ -23,7 +23,7 @@
 #include "primary.h"
 #include "secondary.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 class Daemon {
 public:
@@ -83,4 +83,4 @@ private:
 // True for names made of [A-Za-z0-9._-], 1..64 characters.
 bool ValidSessionName(const std::string &s);
 
-} // namespace ftlogd
+} // namespace kvmft::logd

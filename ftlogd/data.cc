@@ -10,7 +10,7 @@
 
 #include "daemon.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Status;
 using nlohmann::json;
@@ -141,4 +141,4 @@ void Daemon::ServeMetrics()
 	(void)w;
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

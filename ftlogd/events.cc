@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 namespace {
 
@@ -70,4 +70,4 @@ uint64_t EventLog::last_id() const
 	return next_id_ - 1;
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

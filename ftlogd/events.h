@@ -16,7 +16,7 @@
 
 #include "base/unique_fd.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 class EventLog {
 public:
@@ -40,4 +40,4 @@ private:
 	kvmft::UniqueFd wake_;
 };
 
-} // namespace ftlogd
+} // namespace kvmft::logd

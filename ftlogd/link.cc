@@ -10,7 +10,7 @@
 
 #include "ring/ring.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::FrameDecoder;
 using kvmft::Status;
@@ -180,4 +180,4 @@ int Link::NextDueMs(uint64_t now) const
 	return static_cast<int>((due - now) / 1000000 + 1);
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

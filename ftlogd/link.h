@@ -15,7 +15,7 @@
 #include "channel/tls.h"
 #include "log/frame.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 // Bytes waiting to be sent beyond which a PING is not answered: above
 // what the primary ever queues (1 MiB of frames plus one frame of up to
@@ -81,4 +81,4 @@ private:
 	int lowat_ = 1;      // SO_RCVLOWAT of the socket
 };
 
-} // namespace ftlogd
+} // namespace kvmft::logd

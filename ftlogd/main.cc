@@ -66,8 +66,8 @@ int main(int argc, char **argv)
 		Usage(stderr);
 		return 2;
 	}
-	ftlogd::Config cfg;
-	kvmft::Status st = ftlogd::LoadConfig(config, &cfg);
+	kvmft::logd::Config cfg;
+	kvmft::Status st = kvmft::logd::LoadConfig(config, &cfg);
 	if (!st.ok()) {
 		std::fprintf(stderr, "ftlogd: %s\n", st.msg().c_str());
 		return 1;
@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 	// "Scheduling"). Its threads sleep in poll() between frames.
 	cpu_set_t cpus;
 	int ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
-	unsigned prio = ftlogd::EffectivePriority(cfg, ncpus);
+	unsigned prio = kvmft::logd::EffectivePriority(cfg, ncpus);
 	if (prio != cfg.realtime_priority)
 		std::fprintf(stderr, "ftlogd: one CPU: running at normal priority (give "
 			     "realtime_priority in %s to force SCHED_FIFO)\n", config.c_str());
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 			std::fprintf(stderr, "ftlogd: realtime_priority %u: %s; running at normal "
 				     "priority\n", prio, std::strerror(errno));
 	}
-	ftlogd::Daemon d(std::move(cfg));
+	kvmft::logd::Daemon d(std::move(cfg));
 	st = d.Init();
 	if (!st.ok()) {
 		std::fprintf(stderr, "ftlogd: %s\n", st.msg().c_str());

@@ -10,7 +10,7 @@
 
 #include "channel/unix_msg.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Frame;
 using kvmft::FrameDecoder;
@@ -429,4 +429,4 @@ nlohmann::json Primary::Stats() const
 	return j;
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

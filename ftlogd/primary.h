@@ -26,7 +26,7 @@
 #include "ring/ring.h"
 #include "stats.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 struct Env {
 	const Config *cfg;
@@ -99,4 +99,4 @@ private:
 	uint64_t rtt_min_ns_ = 0;
 };
 
-} // namespace ftlogd
+} // namespace kvmft::logd

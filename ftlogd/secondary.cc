@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Frame;
 using kvmft::FrameDecoder;
@@ -243,4 +243,4 @@ nlohmann::json Secondary::Stats() const
 	return j;
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

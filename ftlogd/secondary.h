@@ -26,7 +26,7 @@
 #include "ring/ring.h"
 #include "stats.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 class Secondary {
 public:
@@ -85,4 +85,4 @@ private:
 	double rtt_ns_ = 0;
 };
 
-} // namespace ftlogd
+} // namespace kvmft::logd

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 void Percentiles::Add(uint64_t v)
 {
@@ -41,4 +41,4 @@ void Bandwidth::Tick(uint64_t now)
 	start_ns_ = now;
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

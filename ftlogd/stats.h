@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 // The last kWindow samples; percentiles computed on demand.
 class Percentiles {
@@ -48,4 +48,4 @@ private:
 	double bps_ = 0;
 };
 
-} // namespace ftlogd
+} // namespace kvmft::logd

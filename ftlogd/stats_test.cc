@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-using namespace ftlogd;
+using namespace kvmft::logd;
 
 TEST_CASE("percentiles over the window")
 {

@@ -39,7 +39,7 @@ Status Attach(const Opts &o, kvmft::UniqueFd *ctl, kvmft::RingSet *rs)
 		json rep;
 		std::vector<kvmft::UniqueFd> fds;
 		if (st.ok())
-			st = ftlogd::Request(ctl->get(), {{"cmd", "attach"}, {"session", o.session}},
+			st = kvmft::logd::Request(ctl->get(), {{"cmd", "attach"}, {"session", o.session}},
 					     {}, &rep, &fds);
 		if (st.ok() && fds.size() == 2)
 			return kvmft::RingSet::MapMemfd(fds[0].get(), fds[1].get(), rs);
@@ -74,7 +74,7 @@ int Run(const Opts &o)
 		}
 		size_t n = 0;
 		st = c.Drain([&](const kvm_ft_rec_hdr &h) {
-			Status s = ftlogd::CheckDiag(reinterpret_cast<const uint8_t *>(&h), h.len,
+			Status s = kvmft::logd::CheckDiag(reinterpret_cast<const uint8_t *>(&h), h.len,
 						     good + bad);
 			if (s.ok()) {
 				good++;

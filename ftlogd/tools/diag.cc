@@ -7,7 +7,7 @@
 
 #include "log/crc32c.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Status;
 
@@ -60,4 +60,4 @@ Status CheckDiag(const uint8_t *rec, uint32_t len, uint64_t want)
 	return Status::Ok();
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

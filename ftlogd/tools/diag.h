@@ -11,7 +11,7 @@
 
 #include "base/status.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 // A diagnostic record: written by ftlog-gen, verified by ftlog-check.
 constexpr uint16_t kRecDiag = KVM_FT_REC_CTRL_FIRST + 0xf0;
@@ -28,4 +28,4 @@ void MakeDiag(uint64_t i, uint32_t len, std::vector<uint8_t> *rec);
 // Checks a record made by MakeDiag; the error says what differs.
 kvmft::Status CheckDiag(const uint8_t *rec, uint32_t len, uint64_t want_index);
 
-} // namespace ftlogd
+} // namespace kvmft::logd

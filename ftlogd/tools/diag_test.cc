@@ -9,9 +9,9 @@
 
 #include <catch2/catch.hpp>
 
-using ftlogd::CheckDiag;
-using ftlogd::DiagRec;
-using ftlogd::MakeDiag;
+using kvmft::logd::CheckDiag;
+using kvmft::logd::DiagRec;
+using kvmft::logd::MakeDiag;
 
 TEST_CASE("a DIAG record made for an index checks out for that index only")
 {
@@ -20,7 +20,7 @@ TEST_CASE("a DIAG record made for an index checks out for that index only")
 	REQUIRE(rec.size() == 64);
 	DiagRec d;
 	std::memcpy(&d, rec.data(), sizeof(d));
-	CHECK(d.hdr.type == ftlogd::kRecDiag);
+	CHECK(d.hdr.type == kvmft::logd::kRecDiag);
 	CHECK(d.hdr.len == 64);
 	CHECK(d.index == 5);
 	CHECK(d.fill_len == 64 - sizeof(DiagRec));

@@ -61,7 +61,7 @@ int Run(const Opts &o)
 		st = kvmft::ConnectUnix(o.socket, &ctl);
 	json rep;
 	if (st.ok())
-		st = ftlogd::Request(ctl.get(), {{"cmd", "register"}, {"session", o.session},
+		st = kvmft::logd::Request(ctl.get(), {{"cmd", "register"}, {"session", o.session},
 						 {"peer", o.peer}, {"kind", "memfd"}},
 				     {rs.fd(), rs.event_fd()}, &rep);
 	if (!st.ok()) {
@@ -80,7 +80,7 @@ int Run(const Opts &o)
 			while (MonotonicNs() < due)
 				usleep(static_cast<useconds_t>(std::min<uint64_t>((due - MonotonicNs()) / 1000 + 1, 1000)));
 		}
-		ftlogd::MakeDiag(i, o.size, &rec);
+		kvmft::logd::MakeDiag(i, o.size, &rec);
 		if (!kvmft::RingFits(v, o.size)) {
 			// The log buffer is full: the VM must wait (flow control).
 			uint64_t s = MonotonicNs();
@@ -122,7 +122,7 @@ int Run(const Opts &o)
 	if (o.hold)
 		sum["hold_us"] = {{"p50", Pct(holds, 50) / 1e3}, {"p99", Pct(holds, 99) / 1e3}};
 	if (!o.keep)
-		ftlogd::Request(ctl.get(), {{"cmd", "unregister"}, {"session", o.session}}, {}, &rep);
+		kvmft::logd::Request(ctl.get(), {{"cmd", "unregister"}, {"session", o.session}}, {}, &rep);
 	std::printf("%s\n", sum.dump().c_str());
 	return acked && prod.dropped() == 0 ? 0 : 1;
 }

@@ -21,7 +21,7 @@ Status RegisterPrimary(const std::string &socket, const std::string &session,
 	nlohmann::json rep;
 	std::vector<UniqueFd> fds;
 	if (s.ok())
-		s = ftlogd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
+		s = kvmft::logd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
 						 {"peer", peer}, {"kind", "memfd"}},
 				    {rings->fd(), rings->event_fd()}, &rep, &fds);
 	if (s.ok() && fds.size() > 1)
@@ -39,7 +39,7 @@ Status RegisterPrimaryKernel(const std::string &socket, const std::string &sessi
 	nlohmann::json rep;
 	std::vector<UniqueFd> fds;
 	if (s.ok())
-		s = ftlogd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
+		s = kvmft::logd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
 						 {"peer", peer}, {"kind", "kvm_ft"}},
 				    {session_fd}, &rep, &fds);
 	if (s.ok() && fds.size() > 1)
@@ -57,7 +57,7 @@ Status AttachSecondary(const std::string &socket, const std::string &session,
 	while (s.ok()) {
 		nlohmann::json rep;
 		std::vector<UniqueFd> fds;
-		s = ftlogd::Request(ctl->get(), {{"cmd", "attach"}, {"session", session}}, {},
+		s = kvmft::logd::Request(ctl->get(), {{"cmd", "attach"}, {"session", session}}, {},
 				    &rep, &fds);
 		if (s.ok() && fds.size() == 2)
 			return RingSet::MapMemfd(fds[0].get(), fds[1].get(), rings);

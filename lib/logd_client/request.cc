@@ -3,7 +3,7 @@
 
 #include "channel/unix_msg.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 using kvmft::Status;
 
@@ -30,4 +30,4 @@ Status Request(int fd, const nlohmann::json &req, const std::vector<int> &fds,
 	return Status::Ok();
 }
 
-} // namespace ftlogd
+} // namespace kvmft::logd

@@ -10,11 +10,11 @@
 #include "base/status.h"
 #include "base/unique_fd.h"
 
-namespace ftlogd {
+namespace kvmft::logd {
 
 // Sends req (with fds) and waits for the reply (skipping pushed events).
 // A reply with "ok": false becomes an error with its text.
 kvmft::Status Request(int fd, const nlohmann::json &req, const std::vector<int> &fds,
 		      nlohmann::json *rep, std::vector<kvmft::UniqueFd> *rfds = nullptr);
 
-} // namespace ftlogd
+} // namespace kvmft::logd

@@ -48,7 +48,7 @@ TEST_CASE("a request skips pushed events and returns the reply with its fds")
 
 	json rep;
 	std::vector<UniqueFd> fds;
-	REQUIRE(ftlogd::Request(c.client.get(), {{"cmd", "attach"}}, {c.pipe_r.get()}, &rep, &fds)
+	REQUIRE(kvmft::logd::Request(c.client.get(), {{"cmd", "attach"}}, {c.pipe_r.get()}, &rep, &fds)
 			.ok());
 	CHECK(rep["id"] == 7);
 	REQUIRE(fds.size() == 1);
@@ -71,7 +71,7 @@ TEST_CASE("a reply with ok false is an error with the daemon's text, and no fds"
 
 	json rep;
 	std::vector<UniqueFd> fds;
-	Status st = ftlogd::Request(c.client.get(), {{"cmd", "attach"}}, {}, &rep, &fds);
+	Status st = kvmft::logd::Request(c.client.get(), {{"cmd", "attach"}}, {}, &rep, &fds);
 	CHECK(st.err() == EIO);
 	CHECK(st.msg() == "no session vm1");
 	CHECK(fds.empty());
@@ -84,7 +84,7 @@ TEST_CASE("a daemon that closes the connection before replying is ECONNRESET")
 	REQUIRE(shutdown(c.daemon.get(), SHUT_WR) == 0);
 
 	json rep;
-	Status st = ftlogd::Request(c.client.get(), {{"cmd", "show"}}, {}, &rep);
+	Status st = kvmft::logd::Request(c.client.get(), {{"cmd", "show"}}, {}, &rep);
 	CHECK(st.err() == ECONNRESET);
 	CHECK(st.msg() == "ftlogd closed the control connection");
 }

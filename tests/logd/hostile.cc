@@ -26,8 +26,8 @@
 #include "channel/net.h"
 #include "channel/tls.h"
 #include "channel/unix_msg.h"
-#include "client.h"
 #include "link.h"
+#include "logd_client/request.h"
 #include "ring/ring.h"
 
 using namespace kvmft;
@@ -82,7 +82,7 @@ int Flood(char **argv)
 	// Small receive buffer: the daemon's answers back up at once.
 	int small = 4096;
 	setsockopt(conn->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	ftlogd::Link l(std::move(conn), ftlogd::LinkTimes{100, 60000});
+	kvmft::logd::Link l(std::move(conn), kvmft::logd::LinkTimes{100, 60000});
 	std::string h = json{{"session", argv[5]}, {"rings", 1}, {"ring_bytes", 65536}}.dump();
 	l.Queue(kFrameHello, 0, 0, h.data(), h.size());
 	uint64_t end = MonotonicNs() + std::stoull(argv[6]) * 1000000000ull, sent = 0;
@@ -110,7 +110,7 @@ Status Register(const char *socket, const char *peer, const char *session, int m
 	Status st = ConnectUnix(socket, ctl);
 	json rep;
 	if (st.ok())
-		st = ftlogd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
+		st = kvmft::logd::Request(ctl->get(), {{"cmd", "register"}, {"session", session},
 						  {"peer", peer}, {"kind", "memfd"}},
 				     {memfd, wake}, &rep);
 	return st;

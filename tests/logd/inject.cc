@@ -38,7 +38,7 @@ std::vector<uint8_t> Diags(uint64_t first, int n, int skip_at = -1)
 	std::vector<uint8_t> out, rec;
 	for (int i = 0; i < n; i++) {
 		uint64_t idx = first + static_cast<uint64_t>(i);
-		ftlogd::MakeDiag(idx, 64, &rec);
+		kvmft::logd::MakeDiag(idx, 64, &rec);
 		kvm_ft_rec_hdr h;
 		std::memcpy(&h, rec.data(), sizeof(h));
 		h.seq = idx + (skip_at >= 0 && i >= skip_at ? 1 : 0);
@@ -56,7 +56,7 @@ std::vector<uint8_t> DataFrame(uint64_t seq, const std::vector<uint8_t> &payload
 }
 
 // Connects, says HELLO, returns the link and the secondary's stored seq.
-std::unique_ptr<ftlogd::Link> Open(const Ctx &c, uint64_t *stored)
+std::unique_ptr<kvmft::logd::Link> Open(const Ctx &c, uint64_t *stored)
 {
 	UniqueFd fd;
 	Status st = ConnectBound(SockAddr(), c.peer, SockOpts{}, 2000, &fd);
@@ -67,7 +67,7 @@ std::unique_ptr<ftlogd::Link> Open(const Ctx &c, uint64_t *stored)
 		std::fprintf(stderr, "inject: connect: %s\n", st.msg().c_str());
 		return nullptr;
 	}
-	auto l = std::make_unique<ftlogd::Link>(std::move(conn), ftlogd::LinkTimes{100, 5000});
+	auto l = std::make_unique<kvmft::logd::Link>(std::move(conn), kvmft::logd::LinkTimes{100, 5000});
 	std::string h = json{{"session", c.session}, {"rings", 1}, {"ring_bytes", 65536}}.dump();
 	l->Queue(kFrameHello, 0, 0, h.data(), h.size());
 	for (int i = 0; i < 500; i++) {
@@ -88,7 +88,7 @@ std::unique_ptr<ftlogd::Link> Open(const Ctx &c, uint64_t *stored)
 
 // Sends raw bytes; then true if the secondary closed the connection
 // (after a BYE or not) within 3 s, false if it ACKed instead.
-bool Refused(ftlogd::Link *l, const std::vector<uint8_t> &bytes, uint64_t *acked)
+bool Refused(kvmft::logd::Link *l, const std::vector<uint8_t> &bytes, uint64_t *acked)
 {
 	l->out()->insert(l->out()->end(), bytes.begin(), bytes.end());
 	for (int i = 0; i < 300; i++) {
