@@ -1,4 +1,4 @@
-// fthbd - active/passive failover of a stateful service (SPEC §4,
+// fthbd - active/passive failover of a stateful service
 // Documentation/fthbd.md). One per server of the pair.
 #include <signal.h>
 

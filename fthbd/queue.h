@@ -1,5 +1,5 @@
 // queue.h - the passive's safe queue (a file of records, record.h) and the
-// failover rule that applies it to the protected directory (SPEC 4.2).
+// failover rule that applies it to the protected directory (Documentation/fthbd.md, "Failover rule").
 //
 // The safe queue is append-only: Append() writes whole frames and
 // fdatasync()s before returning, so a record is acknowledged only once it

@@ -1,6 +1,6 @@
 #!/bin/sh
 # lock_test.sh FTVMM FTCTL GUEST_DIR - ftvmm and the VM's on-disk lock
-# (SPEC 1.7): a primary runs the VM only while it owns the lock; a
+# (Documentation/lock.md): a primary runs the VM only while it owns the lock; a
 # secondary goes live only once it wins it, and stops (status 10) while
 # a live host owns it; a primary frozen past its lease is fenced when it
 # resumes, after another host took the VM over. Exits 77 without /dev/kvm.

@@ -148,7 +148,7 @@ struct kvm_ft_rec_hdr {
 	__u64 seq;		/* per-ring sequence number from 0; a LOST
 				 * record accounts for every gap */
 	__u64 pos;		/* execution position: exits of this vCPU
-				 * counted since capture began (DESIGN.md) */
+				 * counted since capture began (Documentation/ring.md) */
 	__u64 ts_ns;		/* CLOCK_MONOTONIC time of capture, ns */
 };
 
