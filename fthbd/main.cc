@@ -1,5 +1,5 @@
 // fthbd - active/passive failover of a stateful service
-// Documentation/fthbd.md). One per server of the pair.
+// (Documentation/fthbd.md). One per server of the pair.
 #include <signal.h>
 
 #include <atomic>
