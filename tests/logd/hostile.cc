@@ -11,6 +11,8 @@
 //   ftlog-hostile hup SOCKET PEER SESSION    register a ring whose wakeup fd
 //                                            then hangs up (a pipe)
 //   ftlog-hostile nested SOCKET DEPTH        a ping whose tag nests DEPTH deep
+//   ftlog-hostile ask SOCKET JSON            one control request, prints the
+//                                            reply or the error
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -182,6 +184,17 @@ int Nested(const char *socket, int depth)
 	return 0;
 }
 
+int Ask(const char *socket, const char *req)
+{
+	UniqueFd ctl;
+	json rep;
+	Status st = ConnectUnix(socket, &ctl);
+	if (st.ok())
+		st = kvmft::logd::Request(ctl.get(), json::parse(req), {}, &rep);
+	std::printf("%s\n", st.ok() ? rep.dump().c_str() : ("error: " + st.msg()).c_str());
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -197,6 +210,8 @@ int main(int argc, char **argv)
 		return Hup(argv + 2);
 	if (cmd == "nested" && argc == 4)
 		return Nested(argv[2], std::atoi(argv[3]));
+	if (cmd == "ask" && argc == 4)
+		return Ask(argv[2], argv[3]);
 	std::fprintf(stderr, "usage: see the head of tests/logd/hostile.cc\n");
 	return 2;
 }
