@@ -189,6 +189,21 @@ Daemon::Reply Daemon::Attach(const json &req, const Client &c)
 	auto it = secondaries_.find(name);
 	if (it == secondaries_.end())
 		return {Err("no secondary session " + name + " on " + cfg_.host_name), {}};
+	// The replaying VMM may say which host must feed the session: one
+	// fed by another (a configured host, but not its primary's) is
+	// refused before the VMM reads a record of it.
+	if (req.contains("peer")) {
+		std::string want = Str(req, "peer", &err);
+		if (!err.empty())
+			return {Err(err), {}};
+		if (it->second->peer() != want) {
+			std::string m = "session " + name + " is fed by host " + it->second->peer() +
+					", not " + want;
+			events_.Emit("attach_refused", name, m,
+				     {{"peer", it->second->peer()}, {"expected", want}});
+			return {Err(m), {}};
+		}
+	}
 	if (!MayUse(name, c, true, &err))
 		return {Err(err), {}};
 	json j = it->second->Stats();
