@@ -67,7 +67,9 @@ int Idle(const std::string &addr, int n, int hold_ms)
 	return 0;
 }
 
-int Flood(char **argv)
+// argv: CA CERT KEY PEER ADDR:PORT. A TLS connection to PEER, as a
+// primary makes it.
+Status ConnectPeer(char **argv, std::unique_ptr<TlsConn> *out)
 {
 	std::shared_ptr<TlsContext> tls;
 	SockAddr peer;
@@ -77,9 +79,16 @@ int Flood(char **argv)
 	UniqueFd fd;
 	if (st.ok())
 		st = ConnectBound(SockAddr(), peer, SockOpts{}, 2000, &fd);
-	auto conn = std::make_unique<TlsConn>(tls, std::move(fd));
+	*out = std::make_unique<TlsConn>(tls, std::move(fd));
 	if (st.ok())
-		st = conn->Handshake(PeerCheck{argv[3], ""}, 2000);
+		st = (*out)->Handshake(PeerCheck{argv[3], ""}, 2000);
+	return st;
+}
+
+int Flood(char **argv)
+{
+	std::unique_ptr<TlsConn> conn;
+	Status st = ConnectPeer(argv, &conn);
 	if (!st.ok()) {
 		std::fprintf(stderr, "flood: %s\n", st.msg().c_str());
 		return 1;
@@ -190,17 +199,8 @@ int Nested(const char *socket, int depth)
 
 int Feed(char **argv)
 {
-	std::shared_ptr<TlsContext> tls;
-	SockAddr peer;
-	Status st = TlsContext::Create(TlsConfig{argv[0], argv[1], argv[2]}, false, &tls);
-	if (st.ok())
-		st = ParseSockAddr(argv[4], false, &peer);
-	UniqueFd fd;
-	if (st.ok())
-		st = ConnectBound(SockAddr(), peer, SockOpts{}, 2000, &fd);
-	auto conn = std::make_unique<TlsConn>(tls, std::move(fd));
-	if (st.ok())
-		st = conn->Handshake(PeerCheck{argv[3], ""}, 2000);
+	std::unique_ptr<TlsConn> conn;
+	Status st = ConnectPeer(argv, &conn);
 	if (!st.ok()) {
 		std::fprintf(stderr, "feed: %s\n", st.msg().c_str());
 		return 1;
