@@ -183,6 +183,9 @@ int AskFtlogd(const Options &o, const std::string &sock, const json &req,
 		return fail(EXIT_UNAVAIL, "ftlogd is not reachable: " + st.msg());
 	st = kvmft::SendMsg(fd.get(), req, fds);
 	std::vector<kvmft::UniqueFd> got;
+	// A client ftlogd does not authorize gets one answer and is closed.
+	if (!st.ok() && (st.err() == EPIPE || st.err() == ECONNRESET))
+		st = kvmft::Status::Ok();
 	if (st.ok() && kvmft::RecvMsg(fd.get(), rep, &got, &st) != kvmft::MsgResult::kMsg && st.ok())
 		st = kvmft::Status::Error(ECONNRESET, "ftlogd closed the connection");
 	if (!st.ok())

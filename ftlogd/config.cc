@@ -67,6 +67,8 @@ Status Global(Config *c, const std::string &k, const std::string &v)
 		return ParseUint(v, 1, 0xffffffffu, &c->host_id);
 	else if (k == "control_socket")
 		c->control_socket = v;
+	else if (k == "control_group")
+		c->control_group = v;
 	else if (k == "ca")
 		c->ca = v;
 	else if (k == "cert")

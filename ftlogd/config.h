@@ -36,6 +36,7 @@ struct Config {
 	std::string host_name;
 	uint32_t host_id = 0;
 	std::string control_socket = "/run/ftlogd/ftlogd.sock";
+	std::string control_group;          // group name or gid; empty: root only
 	std::string ca, cert, key;
 	unsigned heartbeat_interval_ms = 100;
 	unsigned heartbeat_timeout_ms = 1000;

@@ -78,11 +78,11 @@ Daemon::Reply Daemon::Handle(const json &req, std::vector<kvmft::UniqueFd> &fds,
 	if (cmd == "ping")
 		return {json{{"ok", true}, {"host", cfg_.host_name}, {"protocol", 1}}, {}};
 	if (cmd == "register")
-		return Register(req, fds);
+		return Register(req, fds, *c);
 	if (cmd == "attach")
-		return Attach(req);
+		return Attach(req, *c);
 	if (cmd == "unregister")
-		return Unregister(req);
+		return Unregister(req, *c);
 	if (cmd == "list")
 		return {json{{"ok", true}, {"host", cfg_.host_name}, {"sessions", AllStats()}}, {}};
 	if (cmd == "show") {
@@ -111,7 +111,23 @@ Daemon::Reply Daemon::Handle(const json &req, std::vector<kvmft::UniqueFd> &fds,
 	return {Err("unknown command \"" + cmd + "\""), {}};
 }
 
-Daemon::Reply Daemon::Register(const json &req, std::vector<kvmft::UniqueFd> &fds)
+bool Daemon::MayUse(const std::string &name, const Client &c, bool claim, std::string *err)
+{
+	auto it = owners_.find(name);
+	if (it == owners_.end()) {
+		if (claim)
+			owners_[name] = c.uid;
+		return true;
+	}
+	if (c.uid == 0 || it->second == c.uid)
+		return true;
+	*err = "session " + name + " belongs to uid " + std::to_string(it->second) + ", not uid " +
+	       std::to_string(c.uid);
+	return false;
+}
+
+Daemon::Reply Daemon::Register(const json &req, std::vector<kvmft::UniqueFd> &fds,
+			       const Client &c)
 {
 	std::string err;
 	std::string name = Str(req, "session", &err);
@@ -153,6 +169,7 @@ Daemon::Reply Daemon::Register(const json &req, std::vector<kvmft::UniqueFd> &fd
 		auto s = std::make_unique<Primary>(env_, name, p, std::move(rs), std::move(ack_fd));
 		s->Start();
 		primaries_[name] = std::move(s);
+		owners_[name] = c.uid;
 	}
 	events_.Emit("session_registered", name, "primary, peer " + peer,
 		     {{"role", "primary"}, {"peer", peer}, {"rings", rings}});
@@ -162,7 +179,7 @@ Daemon::Reply Daemon::Register(const json &req, std::vector<kvmft::UniqueFd> &fd
 	return rep;
 }
 
-Daemon::Reply Daemon::Attach(const json &req)
+Daemon::Reply Daemon::Attach(const json &req, const Client &c)
 {
 	std::string err;
 	std::string name = Str(req, "session", &err);
@@ -172,13 +189,30 @@ Daemon::Reply Daemon::Attach(const json &req)
 	auto it = secondaries_.find(name);
 	if (it == secondaries_.end())
 		return {Err("no secondary session " + name + " on " + cfg_.host_name), {}};
+	// The replaying VMM may say which host must feed the session: one
+	// fed by another (a configured host, but not its primary's) is
+	// refused before the VMM reads a record of it.
+	if (req.contains("peer")) {
+		std::string want = Str(req, "peer", &err);
+		if (!err.empty())
+			return {Err(err), {}};
+		if (it->second->peer() != want) {
+			std::string m = "session " + name + " is fed by host " + it->second->peer() +
+					", not " + want;
+			events_.Emit("attach_refused", name, m,
+				     {{"peer", it->second->peer()}, {"expected", want}});
+			return {Err(m), {}};
+		}
+	}
+	if (!MayUse(name, c, true, &err))
+		return {Err(err), {}};
 	json j = it->second->Stats();
 	return {json{{"ok", true}, {"session", name}, {"rings", j["rings"]},
 		     {"ring_bytes", j["buffer_size"].get<uint64_t>() / j["rings"].get<uint64_t>()}},
 		{it->second->memfd(), it->second->eventfd()}};
 }
 
-Daemon::Reply Daemon::Unregister(const json &req)
+Daemon::Reply Daemon::Unregister(const json &req, const Client &c)
 {
 	std::string err;
 	std::string name = Str(req, "session", &err);
@@ -188,6 +222,9 @@ Daemon::Reply Daemon::Unregister(const json &req)
 	std::shared_ptr<Secondary> s;
 	{
 		std::lock_guard<std::mutex> g(mu_);
+		if ((primaries_.count(name) || secondaries_.count(name)) && !MayUse(name, c, false, &err))
+			return {Err(err), {}};
+		owners_.erase(name);
 		if (auto it = primaries_.find(name); it != primaries_.end()) {
 			p = std::move(it->second);
 			primaries_.erase(it);

@@ -1,6 +1,7 @@
 // daemon.cc - ftlogd's main loop and setup.
 #include "daemon.h"
 
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -16,6 +17,13 @@
 namespace kvmft::logd {
 
 using kvmft::Status;
+
+namespace {
+
+// Refused clients kept open until they read their answer, at most.
+constexpr long kMaxRefused = 16;
+
+} // namespace
 
 Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)), events_(cfg_.host_name)
 {
@@ -65,7 +73,63 @@ Status ListenUnix(const std::string &path, kvmft::UniqueFd *out)
 	return Status::Ok();
 }
 
+// control_group: a group name or a numeric gid.
+Status ResolveGroup(const std::string &g, gid_t *out)
+{
+	char *end = nullptr;
+	errno = 0;
+	unsigned long n = std::strtoul(g.c_str(), &end, 10);
+	if (!g.empty() && *end == '\0' && errno == 0 && n < 0xffffffffu) {
+		*out = static_cast<gid_t>(n);
+		return Status::Ok();
+	}
+	group gr, *res = nullptr;
+	std::vector<char> buf(16384);
+	if (getgrnam_r(g.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || !res)
+		return Status::Error(ENOENT, "control_group: no group \"" + g + "\"");
+	*out = res->gr_gid;
+	return Status::Ok();
+}
+
 } // namespace
+
+bool Daemon::Authorized(int fd, uid_t *uid, std::string *why)
+{
+	ucred cr{};
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		*why = std::string("SO_PEERCRED: ") + std::strerror(errno);
+		return false;
+	}
+	*uid = cr.uid;
+	if (cr.uid == 0)
+		return true;
+	if (has_ctl_gid_) {
+		if (cr.gid == ctl_gid_)
+			return true;
+#ifdef SO_PEERGROUPS
+		std::vector<gid_t> gs(64);
+		for (;;) {
+			len = static_cast<socklen_t>(gs.size() * sizeof(gid_t));
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, gs.data(), &len) == 0)
+				break;
+			if (errno != ERANGE || len <= gs.size() * sizeof(gid_t)) {
+				len = 0;
+				break;
+			}
+			gs.resize(len / sizeof(gid_t));
+		}
+		gs.resize(len / sizeof(gid_t));
+		if (std::find(gs.begin(), gs.end(), ctl_gid_) != gs.end())
+			return true;
+#endif
+	}
+	*why = "uid " + std::to_string(cr.uid) + " is not root" +
+	       (has_ctl_gid_ ? " nor in control_group " + cfg_.control_group
+			     : std::string(" (no control_group configured)")) +
+	       " (pid " + std::to_string(cr.pid) + ")";
+	return false;
+}
 
 Status Daemon::Init()
 {
@@ -75,9 +139,19 @@ Status Daemon::Init()
 		st = kvmft::TlsContext::Create(t, true, &env_.server_tls);
 	if (!st.ok())
 		return st;
+	if (!cfg_.control_group.empty()) {
+		st = ResolveGroup(cfg_.control_group, &ctl_gid_);
+		if (!st.ok())
+			return st;
+		has_ctl_gid_ = true;
+	}
 	st = ListenUnix(cfg_.control_socket, &ctl_);
 	if (!st.ok())
 		return st;
+	// Mode 0660: the group may connect; who it is is checked per client.
+	if (has_ctl_gid_ && chown(cfg_.control_socket.c_str(), static_cast<uid_t>(-1), ctl_gid_) < 0)
+		return Status::Errno("chown " + cfg_.control_socket + " to control_group " +
+				     cfg_.control_group);
 	std::vector<kvmft::UniqueFd> listeners;
 	for (const Listen &l : cfg_.listens) {
 		kvmft::UniqueFd fd;
@@ -130,6 +204,7 @@ void Daemon::RemoveEnded()
 		for (auto it = primaries_.begin(); it != primaries_.end();) {
 			if (it->second->ended()) {
 				ended.push_back(std::move(it->second));
+				owners_.erase(it->first);
 				it = primaries_.erase(it);
 			} else {
 				++it;
@@ -173,7 +248,18 @@ int Daemon::Run()
 			if (fd >= 0) {
 				auto c = std::make_unique<Client>();
 				c->fd.reset(fd);
-				clients_.push_back(std::move(c));
+				std::string why;
+				if (!Authorized(fd, &c->uid, &why)) {
+					kvmft::SendMsg(fd, nlohmann::json{{"ok", false},
+									  {"error", "not authorized: " + why}});
+					events_.Emit("client_refused", "", why, {{"uid", c->uid}});
+					c->refused_until_ns = kvmft::MonotonicNs() + 1000000000ull;
+				}
+				if (!c->refused_until_ns ||
+				    std::count_if(clients_.begin(), clients_.end(), [](auto &x) {
+					    return x->refused_until_ns != 0;
+				    }) < kMaxRefused)
+					clients_.push_back(std::move(c));
 			}
 		}
 		if (p[3].revents)
@@ -185,14 +271,20 @@ int Daemon::Run()
 			if (!p[i].revents)
 				continue;
 			Client *c = clients_[i - first_client].get();
-			bool close = (p[i].revents & (POLLERR | POLLNVAL)) != 0;
+			bool close = (p[i].revents & (POLLERR | POLLNVAL)) != 0 || c->refused_until_ns;
 			if (!close)
 				OnClient(c, &close);
+			char drop;
+			if (c->refused_until_ns) // drained: closing it then does not reset it
+				while (recv(c->fd.get(), &drop, 1, MSG_DONTWAIT | MSG_TRUNC) > 0) {
+				}
 			if (close)
 				gone.push_back(c);
 		}
+		uint64_t now = kvmft::MonotonicNs();
 		std::erase_if(clients_, [&](const std::unique_ptr<Client> &c) {
-			return std::find(gone.begin(), gone.end(), c.get()) != gone.end();
+			return std::find(gone.begin(), gone.end(), c.get()) != gone.end() ||
+			       (c->refused_until_ns && now >= c->refused_until_ns);
 		});
 		Reap(false);
 		RemoveEnded();

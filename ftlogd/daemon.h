@@ -7,6 +7,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <sys/types.h>
 
 #include <atomic>
 #include <list>
@@ -36,6 +37,10 @@ public:
 private:
 	struct Client {
 		kvmft::UniqueFd fd;
+		uid_t uid = 0; // SO_PEERCRED at accept
+		// Not authorized: told so at accept, closed after its first
+		// message (so that it can read the answer) or at this time.
+		uint64_t refused_until_ns = 0;
 		bool monitor = false;
 		uint64_t last_event = 0;
 	};
@@ -52,9 +57,16 @@ private:
 	// control.cc
 	void OnClient(Client *c, bool *close);
 	Reply Handle(const nlohmann::json &req, std::vector<kvmft::UniqueFd> &fds, Client *c);
-	Reply Register(const nlohmann::json &req, std::vector<kvmft::UniqueFd> &fds);
-	Reply Attach(const nlohmann::json &req);
-	Reply Unregister(const nlohmann::json &req);
+	Reply Register(const nlohmann::json &req, std::vector<kvmft::UniqueFd> &fds,
+		       const Client &c);
+	Reply Attach(const nlohmann::json &req, const Client &c);
+	Reply Unregister(const nlohmann::json &req, const Client &c);
+	// A new client on the control socket: root, or in control_group
+	// (primary or supplementary group). Else *why says who was refused.
+	bool Authorized(int fd, uid_t *uid, std::string *why);
+	// With mu_ held: may c act on session name? An unowned session
+	// becomes c's when claim is set.
+	bool MayUse(const std::string &name, const Client &c, bool claim, std::string *err);
 	nlohmann::json AllStats();
 	// data.cc
 	void ServeReady();
@@ -71,6 +83,8 @@ private:
 	EventLog events_;
 	Env env_;
 	kvmft::UniqueFd ctl_, sig_, metrics_;
+	gid_t ctl_gid_ = 0;   // control_group, resolved
+	bool has_ctl_gid_ = false;
 	std::unique_ptr<Acceptor> acceptor_;
 	std::vector<std::unique_ptr<Client>> clients_;
 	std::list<Worker> workers_;
@@ -78,6 +92,9 @@ private:
 	std::mutex mu_; // guards the registries
 	std::map<std::string, std::unique_ptr<Primary>> primaries_;
 	std::map<std::string, std::shared_ptr<Secondary>> secondaries_;
+	// The uid a session belongs to: who registered it (primary) or first
+	// attached to it (secondary). Root may act on any session.
+	std::map<std::string, uid_t> owners_;
 };
 
 // True for names made of [A-Za-z0-9._-], 1..64 characters.

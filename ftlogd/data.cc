@@ -58,6 +58,17 @@ std::shared_ptr<Secondary> Daemon::SecondaryFor(const json &h, const std::string
 		*err = Status::Error(EPROTO, "HELLO: bad session, rings or ring_bytes");
 		return nullptr;
 	}
+	// The host a HELLO speaks for is the one its certificate was
+	// authorized as (accept.h), not whatever it claims.
+	auto host = h.find("host");
+	if (host == h.end() || !host->is_string() || host->get<std::string>() != peer) {
+		*err = Status::Error(EACCES, "HELLO for session " + name + " names host \"" +
+						     (host != h.end() && host->is_string()
+							      ? host->get<std::string>()
+							      : std::string()) +
+						     "\", but the certificate is " + peer + "'s");
+		return nullptr;
+	}
 	std::lock_guard<std::mutex> g(mu_);
 	if (primaries_.count(name)) {
 		*err = Status::Error(EEXIST, "session " + name + " is primary on " + cfg_.host_name);
@@ -65,9 +76,14 @@ std::shared_ptr<Secondary> Daemon::SecondaryFor(const json &h, const std::string
 	}
 	auto it = secondaries_.find(name);
 	if (it != secondaries_.end()) {
+		if (it->second->peer() != peer) {
+			*err = Status::Error(EACCES, "session " + name + " is bound to host " +
+							     it->second->peer() + ", not " + peer);
+			return nullptr;
+		}
 		if (!it->second->Fits(rings, bytes, peer)) {
 			*err = Status::Error(EEXIST, "session " + name + " exists with another "
-						     "primary or ring geometry");
+						     "ring geometry");
 			return nullptr;
 		}
 		return it->second;

@@ -37,6 +37,7 @@ public:
 	void Serve(std::unique_ptr<Link> l);
 	void Stop() { stop_ = true; }
 	bool Fits(uint32_t rings, uint32_t ring_bytes, const std::string &peer) const;
+	const std::string &peer() const { return peer_; }
 	nlohmann::json Stats() const;
 	int memfd() const { return rs_.fd(); }
 	int eventfd() const { return rs_.event_fd(); }

@@ -50,19 +50,25 @@ Status RegisterPrimaryKernel(const std::string &socket, const std::string &sessi
 }
 
 Status AttachSecondary(const std::string &socket, const std::string &session,
-		       uint64_t timeout_ns, RingSet *rings, UniqueFd *ctl)
+		       uint64_t timeout_ns, RingSet *rings, UniqueFd *ctl, const std::string &peer)
 {
 	Status s = ConnectUnix(socket, ctl);
 	uint64_t deadline = MonotonicNs() + timeout_ns;
+	nlohmann::json req = {{"cmd", "attach"}, {"session", session}};
+	if (!peer.empty())
+		req["peer"] = peer;
 	while (s.ok()) {
 		nlohmann::json rep;
 		std::vector<UniqueFd> fds;
-		s = kvmft::logd::Request(ctl->get(), {{"cmd", "attach"}, {"session", session}}, {},
-				    &rep, &fds);
+		s = kvmft::logd::Request(ctl->get(), req, {}, &rep, &fds);
 		if (s.ok() && fds.size() == 2)
 			return RingSet::MapMemfd(fds[0].get(), fds[1].get(), rings);
 		if (s.ok())
 			s = Status::Error(EPROTO, "attach: no ring fds in the reply");
+		// A session fed by another host, or another uid's, stays so.
+		if (s.msg().find(" is fed by host ") != std::string::npos ||
+		    s.msg().find(" belongs to uid ") != std::string::npos)
+			break;
 		if (MonotonicNs() > deadline)
 			break;
 		s = Status::Ok();

@@ -25,8 +25,11 @@ Status RegisterPrimaryKernel(const std::string &socket, const std::string &sessi
 			     const std::string &peer, int session_fd, UniqueFd *ctl,
 			     UniqueFd *ack_fd);
 // Attaches to session's secondary ring, retrying until it exists or
-// timeout_ns passes.
+// timeout_ns passes. With peer, ftlogd refuses (at once, no retry) a
+// session fed by another host than peer (Documentation/ftlogd.md,
+// "Secondary side").
 Status AttachSecondary(const std::string &socket, const std::string &session,
-		       uint64_t timeout_ns, RingSet *rings, UniqueFd *ctl);
+		       uint64_t timeout_ns, RingSet *rings, UniqueFd *ctl,
+		       const std::string &peer = "");
 
 } // namespace kvmft::vmm

@@ -11,7 +11,10 @@ Status Request(int fd, const nlohmann::json &req, const std::vector<int> &fds,
 	       nlohmann::json *rep, std::vector<kvmft::UniqueFd> *rfds)
 {
 	Status st = kvmft::SendMsg(fd, req, fds);
-	if (!st.ok())
+	// A daemon that refuses the client (Documentation/ftlogd.md, "Who may
+	// use it") answers at once and closes: its answer is still queued.
+	bool refused = !st.ok() && (st.err() == EPIPE || st.err() == ECONNRESET);
+	if (!st.ok() && !refused)
 		return st;
 	std::vector<kvmft::UniqueFd> got;
 	for (;;) {

@@ -11,6 +11,11 @@
 //   ftlog-hostile hup SOCKET PEER SESSION    register a ring whose wakeup fd
 //                                            then hangs up (a pipe)
 //   ftlog-hostile nested SOCKET DEPTH        a ping whose tag nests DEPTH deep
+//   ftlog-hostile feed CA CERT KEY PEER ADDR:PORT SESSION HOST
+//                                            HELLO for SESSION naming HOST,
+//                                            prints the answer (WELCOME or BYE)
+//   ftlog-hostile ask SOCKET JSON            one control request, prints the
+//                                            reply or the error
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -62,7 +67,9 @@ int Idle(const std::string &addr, int n, int hold_ms)
 	return 0;
 }
 
-int Flood(char **argv)
+// argv: CA CERT KEY PEER ADDR:PORT. A TLS connection to PEER, as a
+// primary makes it.
+Status ConnectPeer(char **argv, std::unique_ptr<TlsConn> *out)
 {
 	std::shared_ptr<TlsContext> tls;
 	SockAddr peer;
@@ -72,9 +79,16 @@ int Flood(char **argv)
 	UniqueFd fd;
 	if (st.ok())
 		st = ConnectBound(SockAddr(), peer, SockOpts{}, 2000, &fd);
-	auto conn = std::make_unique<TlsConn>(tls, std::move(fd));
+	*out = std::make_unique<TlsConn>(tls, std::move(fd));
 	if (st.ok())
-		st = conn->Handshake(PeerCheck{argv[3], ""}, 2000);
+		st = (*out)->Handshake(PeerCheck{argv[3], ""}, 2000);
+	return st;
+}
+
+int Flood(char **argv)
+{
+	std::unique_ptr<TlsConn> conn;
+	Status st = ConnectPeer(argv, &conn);
 	if (!st.ok()) {
 		std::fprintf(stderr, "flood: %s\n", st.msg().c_str());
 		return 1;
@@ -83,7 +97,8 @@ int Flood(char **argv)
 	int small = 4096;
 	setsockopt(conn->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	kvmft::logd::Link l(std::move(conn), kvmft::logd::LinkTimes{100, 60000});
-	std::string h = json{{"session", argv[5]}, {"rings", 1}, {"ring_bytes", 65536}}.dump();
+	std::string h = json{{"session", argv[5]}, {"host", "a"}, {"rings", 1},
+			     {"ring_bytes", 65536}}.dump();
 	l.Queue(kFrameHello, 0, 0, h.data(), h.size());
 	uint64_t end = MonotonicNs() + std::stoull(argv[6]) * 1000000000ull, sent = 0;
 	PingPayload pp{};
@@ -182,6 +197,51 @@ int Nested(const char *socket, int depth)
 	return 0;
 }
 
+int Feed(char **argv)
+{
+	std::unique_ptr<TlsConn> conn;
+	Status st = ConnectPeer(argv, &conn);
+	if (!st.ok()) {
+		std::fprintf(stderr, "feed: %s\n", st.msg().c_str());
+		return 1;
+	}
+	kvmft::logd::Link l(std::move(conn), kvmft::logd::LinkTimes{100, 5000});
+	std::string h = json{{"session", argv[5]}, {"host", argv[6]}, {"rings", 1},
+			     {"ring_bytes", 65536}}.dump();
+	l.Queue(kFrameHello, 0, 0, h.data(), h.size());
+	for (int i = 0; i < 300; i++) {
+		bool ready;
+		Status pumped = l.Pump(-1, 10, &ready);
+		Frame f;
+		// A BYE may come with the end of the connection: decode first.
+		FrameDecoder::Result r = l.Next(&f, &st);
+		if (r == FrameDecoder::kNeedMore && pumped.ok())
+			continue;
+		if (r != FrameDecoder::kFrame) {
+			if (st.ok())
+				st = pumped;
+			break;
+		}
+		std::string text(reinterpret_cast<const char *>(f.payload), f.hdr.len);
+		std::printf("feed %s as %s: %s: %s\n", argv[5], argv[6],
+			    f.hdr.type == kFrameWelcome ? "welcome" : "refused", text.c_str());
+		return 0;
+	}
+	std::printf("feed %s as %s: no answer: %s\n", argv[5], argv[6], st.msg().c_str());
+	return 0;
+}
+
+int Ask(const char *socket, const char *req)
+{
+	UniqueFd ctl;
+	json rep;
+	Status st = ConnectUnix(socket, &ctl);
+	if (st.ok())
+		st = kvmft::logd::Request(ctl.get(), json::parse(req), {}, &rep);
+	std::printf("%s\n", st.ok() ? rep.dump().c_str() : ("error: " + st.msg()).c_str());
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -197,6 +257,10 @@ int main(int argc, char **argv)
 		return Hup(argv + 2);
 	if (cmd == "nested" && argc == 4)
 		return Nested(argv[2], std::atoi(argv[3]));
+	if (cmd == "feed" && argc == 9)
+		return Feed(argv + 2);
+	if (cmd == "ask" && argc == 4)
+		return Ask(argv[2], argv[3]);
 	std::fprintf(stderr, "usage: see the head of tests/logd/hostile.cc\n");
 	return 2;
 }

@@ -8,13 +8,21 @@
 #   hup     a client whose ring wakeup fd hangs up (as a kvm_ft session
 #           fd does when its VM is gone)
 #   nested  a control request whose "tag" nests 20000 levels deep
+#   foreign a third configured host c (certificate of the same CA) says
+#           HELLO for a's session, for a new session naming host a, and
+#           for a session of its own that b's replaying VMM expects from a
 # Meanwhile an honest session (a -> b) runs: the attacked daemon must stay
 # up, the honest session keep getting ACKs, and the daemon's thread count,
 # RSS and CPU use stay bounded.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { echo "SKIP: needs python3"; exit $SKIP; }
 what=$1
-setup_hosts
+if [ "$what" = foreign ]; then
+	setup_hosts "[peer c]" "path = 10.77.1.2 dev ftlog0 -> 10.77.1.3:7301"
+	"$MKCERT" host "$T/ca" "$T" c
+else
+	setup_hosts
+fi
 PA=$(echo $PIDS | cut -d' ' -f1)
 PB=$(echo $PIDS | cut -d' ' -f2)
 
@@ -36,7 +44,7 @@ for _ in $(seq 1 100); do [ "$(acked)" -gt 0 ] 2>/dev/null && break; sleep 0.05;
 [ "$(acked)" -gt 0 ] || fail "the honest session got no ACK"
 
 case $what in
-idle|flood) P=$PB ;;
+idle|flood|foreign) P=$PB ;;
 *) P=$PA ;;
 esac
 threads0=$(field "$P" Threads)
@@ -62,8 +70,15 @@ nested)
 	hostile nested "$T/a.sock" 20000 >"$T/attack.out" || fail "no answer to a nested tag"
 	grep -q 'nested deeper than 32 levels' "$T/attack.out" || fail "$(cat "$T/attack.out")"
 	ATT="" ;;
+foreign)
+	for s in "honest c" "squat a" "theirs c"; do
+		# shellcheck disable=SC2086 # session and host
+		ip netns exec "$NA" "$BIN/ftlog-hostile" feed "$T/ca/ca.pem" "$T/c.pem" "$T/c.key" \
+			b 10.77.2.2:7301 $s >>"$T/attack.out" || fail "feed: $(cat "$T/attack.out")"
+	done
+	ATT="" ;;
 *)
-	echo "usage: $0 idle|flood|shrink|hup|nested" >&2
+	echo "usage: $0 idle|flood|shrink|hup|nested|foreign" >&2
 	exit 2 ;;
 esac
 
@@ -97,5 +112,19 @@ hup)
 		fail "the session whose wakeup fd hung up still exists"
 	event_msg a session_removed | grep -q "wakeup fd hung up" ||
 		fail "no session_removed event: $(event_msg a session_removed)" ;;
+foreign)
+	grep -q "feed honest as c: refused: session honest is bound to host a, not c" \
+		"$T/attack.out" || fail "c fed a's session: $(cat "$T/attack.out")"
+	grep -q "feed squat as a: refused: .*names host \"a\", but the certificate is c's" \
+		"$T/attack.out" || fail "c spoke for a: $(cat "$T/attack.out")"
+	grep -q "feed theirs as c: welcome" "$T/attack.out" ||
+		fail "c's own session: $(cat "$T/attack.out")"
+	[ "$(count_events b hello_rejected)" -ge 2 ] || fail "no hello_rejected events"
+	out=$("$BIN/ftlog-hostile" ask "$T/b.sock" '{"cmd": "attach", "session": "theirs", "peer": "a"}')
+	echo "$out" | grep -q "session theirs is fed by host c, not a" ||
+		fail "attach expecting a got c's session: $out"
+	event_msg b attach_refused | grep -q "fed by host c" || fail "no attach_refused event"
+	out=$("$BIN/ftlog-hostile" ask "$T/b.sock" '{"cmd": "attach", "session": "honest", "peer": "a"}')
+	echo "$out" | grep -q '"ok":true' || fail "attach expecting a to a's session: $out" ;;
 esac
 exit 0

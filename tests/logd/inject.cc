@@ -68,7 +68,7 @@ std::unique_ptr<kvmft::logd::Link> Open(const Ctx &c, uint64_t *stored)
 		return nullptr;
 	}
 	auto l = std::make_unique<kvmft::logd::Link>(std::move(conn), kvmft::logd::LinkTimes{100, 5000});
-	std::string h = json{{"session", c.session}, {"rings", 1}, {"ring_bytes", 65536}}.dump();
+	std::string h = json{{"session", c.session}, {"host", "a"}, {"rings", 1}, {"ring_bytes", 65536}}.dump();
 	l->Queue(kFrameHello, 0, 0, h.data(), h.size());
 	for (int i = 0; i < 500; i++) {
 		bool ready;
