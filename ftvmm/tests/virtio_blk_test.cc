@@ -59,13 +59,23 @@ struct Rig {
 		return v;
 	}
 	void W(uint64_t off, uint32_t v) { dev->Write(off, reinterpret_cast<uint8_t *>(&v), 4); }
-	void Setup()
+	// The disk file grown (sparse) to `bytes`, reopened.
+	void Grow(uint64_t bytes)
+	{
+		dev.reset();
+		disk.reset();
+		REQUIRE(truncate(path.c_str(), static_cast<off_t>(bytes)) == 0);
+		REQUIRE_OK(Disk::Open(path, &disk));
+		dev = std::make_unique<VirtioBlk>(GuestMemory{ram.data(), kRam, {}}, disk.get(),
+						  [this] { irqs++; });
+	}
+	void Setup(uint32_t qn = kQ)
 	{
 		W(0x70, 0), W(0x70, 1), W(0x70, 3);
 		W(0x24, 0), W(0x20, 1 << 9), W(0x24, 1), W(0x20, 1);
 		W(0x70, 11);
 		REQUIRE(R(0x70) == 11);
-		W(0x30, 0), W(0x38, kQ);
+		W(0x30, 0), W(0x38, qn);
 		W(0x80, kDesc), W(0x84, 0), W(0x90, kAvail), W(0x94, 0), W(0xa0, kUsed), W(0xa4, 0);
 		W(0x44, 1);
 		W(0x70, 15);
@@ -117,7 +127,7 @@ TEST_CASE("virtio-blk: identification, features, capacity")
 	CHECK(g.R(0x4) == 2);
 	CHECK(g.R(0x8) == 2);
 	g.W(0x14, 0);
-	CHECK(g.R(0x10) == 1u << 9);
+	CHECK(g.R(0x10) == (1u << 9 | 1u << 2 | 1u << 1));
 	g.W(0x14, 1);
 	CHECK(g.R(0x10) == 1);
 	g.W(0x14, 2);
@@ -127,6 +137,8 @@ TEST_CASE("virtio-blk: identification, features, capacity")
 	CHECK(g.R(0x34) == 0);
 	CHECK(g.R(0x100) == kSectors);
 	CHECK(g.R(0x104) == 0);
+	CHECK(g.R(0x108) == VirtioBlk::kSizeMax);	// size_max
+	CHECK(g.R(0x10c) == VirtioBlk::kSegMax);	// seg_max
 	uint64_t cap = 0;
 	g.dev->Read(0x100, reinterpret_cast<uint8_t *>(&cap), 8);
 	CHECK(cap == kSectors);
@@ -262,6 +274,57 @@ TEST_CASE("virtio-blk: bad requests complete with IOERR, the device goes on")
 	g.Submit();
 	CHECK(g.ram[kStatus] == 0);
 	CHECK(g.ram[kData] == 2);
+}
+
+TEST_CASE("virtio-blk: a request beyond SIZE_MAX or SEG_MAX completes with IOERR, nothing held")
+{
+	// 256 descriptors: the header, 254 data buffers all aliasing the same
+	// 896 KiB of guest RAM (222 MiB of request), the status; on a large
+	// sparse disk, writes held as on a primary with a peer.
+	Rig g;
+	g.Grow(uint64_t{1} << 32);
+	g.Setup(256);
+	g.disk->set_mode(Disk::kHold);
+	constexpr uint32_t kAlias = kRam - kData - 0x10000;
+	auto submit = [&](uint32_t type, uint16_t ndata, uint32_t len, bool in) {
+		g.Header(type, 8);
+		g.Desc(0, kHdr, 16, 1, 1);
+		for (uint16_t i = 1; i <= ndata; i++)
+			g.Desc(i, kData, len, static_cast<uint16_t>(1 | (in ? 2 : 0)), i + 1);
+		g.Desc(ndata + 1, kStatus, 1, 2, 0);
+		g.Submit();
+		REQUIRE_FALSE(g.NeedsReset());
+		uint32_t used_len;
+		memcpy(&used_len, &g.ram[kUsed + 4 + 8 * ((g.UsedIdx() - 1) % 256) + 4], 4);
+		return std::pair{g.ram[kStatus], used_len};
+	};
+	SECTION("too many segments, each too long: write") {
+		CHECK(submit(1, 254, kAlias, false).first == 1);
+		CHECK(g.disk->held_bytes() == 0);
+		CHECK(g.dev->written_bytes() == 0);
+	}
+	SECTION("too many segments, each too long: read") {
+		auto [st, len] = submit(0, 254, kAlias, true);
+		CHECK(st == 1);
+		CHECK(len == 1);
+		CHECK(g.dev->read_bytes() == 0);
+	}
+	SECTION("SEG_MAX + 1 segments of 512 bytes") {
+		CHECK(submit(1, VirtioBlk::kSegMax + 1, 512, false).first == 1);
+		CHECK(g.disk->held_bytes() == 0);
+	}
+	SECTION("one segment of SIZE_MAX + 512 bytes") {
+		CHECK(submit(1, 1, VirtioBlk::kSizeMax + 512, false).first == 1);
+		CHECK(g.disk->held_bytes() == 0);
+	}
+	SECTION("SEG_MAX segments of SIZE_MAX: the largest request, done") {
+		constexpr uint64_t kMost = uint64_t{VirtioBlk::kSegMax} * VirtioBlk::kSizeMax;
+		CHECK(submit(1, VirtioBlk::kSegMax, VirtioBlk::kSizeMax, false).first == 0);
+		CHECK(g.disk->held_bytes() == kMost);
+		auto [st, len] = submit(0, VirtioBlk::kSegMax, VirtioBlk::kSizeMax, true);
+		CHECK(st == 0);
+		CHECK(len == kMost + 1);
+	}
 }
 
 TEST_CASE("virtio-blk: untrustworthy chains set DEVICE_NEEDS_RESET")

@@ -28,10 +28,12 @@ VirtioBlk::VirtioBlk(GuestMemory mem, Disk *disk, std::function<void()> irq)
 
 void VirtioBlk::Config(uint8_t *cfg) const
 {
-	// struct virtio_blk_config: capacity (sectors) first, the rest 0.
+	// struct virtio_blk_config: u64 capacity (sectors), u32 size_max,
+	// u32 seg_max, the rest 0.
 	uint64_t cap = disk_->sectors();
-	for (int i = 0; i < 8; i++)
-		cfg[i] = static_cast<uint8_t>(cap >> (8 * i));
+	memcpy(cfg, &cap, 8);
+	memcpy(cfg + 8, &kSizeMax, 4);
+	memcpy(cfg + 12, &kSegMax, 4);
 }
 
 void VirtioBlk::Notify(uint32_t)
@@ -83,6 +85,11 @@ uint8_t VirtioBlk::Request(const Chain &c, uint64_t wr, uint32_t *written)
 			return kStatusIoErr;	// device-readable after device-writable
 		seen_write |= s.write;
 	}
+	if (c.segs.size() > kSegMax + 2)
+		return kStatusIoErr;
+	for (const Chain::Seg &s : c.segs)
+		if (s.len > kSizeMax)
+			return kStatusIoErr;
 	if (rd < 16)
 		return kStatusIoErr;
 	uint8_t hdr[16];

@@ -16,7 +16,8 @@
 // indirect descriptor (not offered), an avail index running ahead, or a
 // chain without a device-writable status byte at its end put the device
 // in DEVICE_NEEDS_RESET (with a configuration-change interrupt); a
-// request with a bad layout, length or sector completes with
+// request with a bad layout, length or sector, or beyond kSizeMax /
+// kSegMax, completes with
 // VIRTIO_BLK_S_IOERR; an unknown type with VIRTIO_BLK_S_UNSUPP.
 //
 // A failure of the host (disk I/O error) or of the reader (divergence,
@@ -42,8 +43,19 @@ public:
 	static constexpr int kIrq = 5;			// PIC line
 	static constexpr uint32_t kQueueMax = Virtqueue::kMax;
 	static constexpr uint32_t kChunk = 16384;	// bytes per reader call
-	// Features offered: VIRTIO_BLK_F_FLUSH (9), VIRTIO_F_VERSION_1 (32).
-	static constexpr uint64_t kFeatures = (1ULL << 9) | kVersion1;
+	// Request bounds, offered as VIRTIO_BLK_F_SIZE_MAX (1) and
+	// VIRTIO_BLK_F_SEG_MAX (2): a descriptor holds at most kSizeMax bytes
+	// and a chain at most kSegMax data descriptors (plus header and
+	// status). A request beyond them completes with VIRTIO_BLK_S_IOERR, so
+	// one request moves at most (kSegMax + 2) * kSizeMax bytes whatever
+	// its descriptors alias.
+	static constexpr uint32_t kSizeMax = 64 * 1024;
+	static constexpr uint32_t kSegMax = 128;
+	static_assert(uint64_t{kSegMax + 2} * kSizeMax < (uint64_t{1} << 32),
+		      "a request's byte count must fit a used element's u32 len");
+	// Features offered: VIRTIO_BLK_F_SIZE_MAX (1), VIRTIO_BLK_F_SEG_MAX
+	// (2), VIRTIO_BLK_F_FLUSH (9), VIRTIO_F_VERSION_1 (32).
+	static constexpr uint64_t kFeatures = (1ULL << 1) | (1ULL << 2) | (1ULL << 9) | kVersion1;
 
 	using Reader = std::function<Status(uint64_t sector, uint8_t *dst, uint32_t bytes)>;
 	VirtioBlk(GuestMemory mem, Disk *disk, std::function<void()> irq);
