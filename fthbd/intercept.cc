@@ -271,6 +271,7 @@ Status Intercept::Start(const std::string &dir, UnsafeQueue *q)
 	struct fuse_args args = FUSE_ARGS_INIT(3, const_cast<char **>(argv));
 	struct fuse_operations ops = Ops();
 	fuse_ = fuse_new(&args, &ops, sizeof ops, this);
+	fuse_opt_free_args(&args); // fuse_new copied what it keeps
 	if (!fuse_)
 		return Status::Error(EINVAL, "fuse_new failed for " + dir);
 	if (fuse_mount(fuse_, dir.c_str()) != 0) {

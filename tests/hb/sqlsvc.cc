@@ -184,6 +184,9 @@ int Verify(const char *path, const char *acked)
 				std::fprintf(stderr, "sqlsvc: acknowledged row %ld is missing\n", n);
 		}
 	}
+	if (in)
+		std::fclose(in);
+	sqlite3_close(db);
 	std::printf("integrity ok, %ld acknowledged, %zu rows, %ld missing\n", count, have.size(),
 		    missing);
 	return missing ? 1 : 0;

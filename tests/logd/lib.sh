@@ -18,6 +18,11 @@ PIDS=""
 cleanup() {
 	rc=$?
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	# What a backgrounded helper started in a host (its PIDS entry is the
+	# subshell, not the program) ends with the host.
+	for ns in $NA $NB $NC; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+	done
 	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$NA" 2>/dev/null || true
 	ip netns del "$NB" 2>/dev/null || true
